@@ -1,0 +1,327 @@
+"""Accepted events in Redis: one stream per model, written in blocks.
+
+Each stream entry is one block of events accepted together: their metadata as
+newline-separated JSON rows and their numeric features as packed float64, so that
+reading 100k events costs a few hundred entries and one numpy view per block instead
+of millions of Python objects. A sorted-set index scores each block by the running
+event count at its end, which makes trimming by count and counting a window cheap.
+Idempotency and the append are one Lua script, hence atomic per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from redis.asyncio import Redis
+
+from collectors.events import Event
+from service.keys import Keys
+
+EVENT_ID = "__event_id"
+TIMESTAMP = "__timestamp"
+INGESTED_AT = "__ingested_at"
+MODEL_VERSION = "__model_version"
+PREDICTION = "__prediction"
+LABEL = "__label"
+SCORE_PREFIX = "__score:"
+META_COLUMNS = (EVENT_ID, TIMESTAMP, INGESTED_AT, MODEL_VERSION, PREDICTION, LABEL)
+
+SCRIPT_BATCH = 2000
+READ_CHUNK = 256
+
+# KEYS: stream, index, one idempotency key per event.
+# ARGV: now_ms, seen_ttl_ms, min_keep_id, max_events, layout, then row and packed numbers
+# per event. Returns the 1-based positions of the events that were new.
+APPEND_SCRIPT = """
+local n = #KEYS - 2
+local rows, nums, fresh = {}, {}, {}
+for i = 1, n do
+  if redis.call('SET', KEYS[2 + i], '1', 'NX', 'PX', ARGV[2]) then
+    rows[#rows + 1] = ARGV[4 + 2 * i]
+    nums[#nums + 1] = ARGV[5 + 2 * i]
+    fresh[#fresh + 1] = i
+  end
+end
+if #rows == 0 then return fresh end
+local ms, seq, cum = tonumber(ARGV[1]), 0, 0
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if #last > 0 then
+  local lms, lseq = string.match(last[1], '(%d+)-(%d+)')
+  cum = tonumber(last[2])
+  if ms <= tonumber(lms) then ms = tonumber(lms); seq = tonumber(lseq) + 1 end
+end
+local id = string.format('%.0f-%.0f', ms, seq)
+cum = cum + #rows
+redis.call('XADD', KEYS[1], id, 'n', #rows, 'l', ARGV[5],
+           'r', table.concat(rows, '\\n'), 'x', table.concat(nums))
+redis.call('ZADD', KEYS[2], cum, id)
+local keep_after = cum - tonumber(ARGV[4])
+if keep_after > 0 then
+  local first = redis.call('ZRANGEBYSCORE', KEYS[2], string.format('(%.0f', keep_after),
+                           '+inf', 'LIMIT', 0, 1)
+  redis.call('XTRIM', KEYS[1], 'MINID', first[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', keep_after))
+end
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+local extra = redis.call('ZCARD', KEYS[2]) - redis.call('XLEN', KEYS[1])
+if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
+return fresh
+"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column order of a block: numeric features packed, categorical ones in the row."""
+
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.numerical, self.categorical])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Layout:
+        numerical, categorical = orjson.loads(raw)
+        return cls(tuple(numerical), tuple(categorical))
+
+
+@dataclass
+class AppendResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass
+class RetentionPolicy:
+    max_age_seconds: float
+    max_events: int
+
+
+def _packed_numbers(event: Event, layout: Layout) -> bytes:
+    values = (event.features.get(name) for name in layout.numerical)
+    return array("d", (math.nan if v is None else v for v in values)).tobytes()
+
+
+def _row(event: Event, layout: Layout) -> bytes:
+    categories = [event.features.get(name) for name in layout.categorical]
+    return orjson.dumps(
+        [
+            event.event_id,
+            event.timestamp,
+            event.model_version,
+            event.prediction,
+            event.scores or None,
+            event.label,
+            categories,
+        ]
+    )
+
+
+class EventStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._append = redis.register_script(APPEND_SCRIPT)
+
+    async def append(
+        self,
+        model: str,
+        events: list[Event],
+        layout: Layout,
+        retention: RetentionPolicy,
+        now: float,
+    ) -> AppendResult:
+        accepted = 0
+        for start in range(0, len(events), SCRIPT_BATCH):
+            batch = events[start : start + SCRIPT_BATCH]
+            accepted += await self._append_batch(model, batch, layout, retention, now)
+        return AppendResult(accepted=accepted, duplicates=len(events) - accepted)
+
+    async def _append_batch(
+        self,
+        model: str,
+        events: list[Event],
+        layout: Layout,
+        retention: RetentionPolicy,
+        now: float,
+    ) -> int:
+        now_ms = int(now * 1000)
+        min_keep_ms = max(0, now_ms - int(retention.max_age_seconds * 1000))
+        keys = [self._keys.events(model), self._keys.events_index(model)]
+        keys += [self._keys.event_seen(model, event.event_id) for event in events]
+        args: list[Any] = [
+            now_ms,
+            int(retention.max_age_seconds * 1000),
+            f"{min_keep_ms}-0",
+            retention.max_events,
+            layout.encode(),
+        ]
+        for event in events:
+            args += [_row(event, layout), _packed_numbers(event, layout)]
+        fresh = await self._append(keys=keys, args=args)
+        return len(fresh)
+
+    async def put_labels(
+        self, model: str, labels: dict[str, object], ttl_seconds: float
+    ) -> tuple[int, int]:
+        """Store ground truth for events we have seen. Returns (accepted, unknown)."""
+        event_ids = list(labels)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.exists(self._keys.event_seen(model, event_id))
+            seen = await pipe.execute()
+        known = [event_id for event_id, flag in zip(event_ids, seen, strict=True) if flag]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in known:
+                value = orjson.dumps(labels[event_id])
+                pipe.set(self._keys.label(model, event_id), value, px=int(ttl_seconds * 1000))
+            await pipe.execute()
+        return len(known), len(event_ids) - len(known)
+
+    async def labels_for(self, model: str, event_ids: list[str]) -> list[object]:
+        """Ground truth per event id, None where none arrived."""
+        values: list[object] = []
+        for start in range(0, len(event_ids), 5000):
+            chunk = event_ids[start : start + 5000]
+            raws = await self._redis.mget([self._keys.label(model, eid) for eid in chunk])
+            values.extend(None if raw is None else orjson.loads(raw) for raw in raws)
+        return values
+
+    async def total_events(self, model: str) -> int:
+        """Events currently stored for the model (after trimming)."""
+        return await self.count_since(model, 0.0, None)
+
+    async def count_since(self, model: str, since: float, max_events: int | None) -> int:
+        """Events ingested at or after `since`, capped at `max_events`, from the index
+        alone (no event is decoded)."""
+        index = self._keys.events_index(model)
+        last = await self._redis.zrange(index, -1, -1, withscores=True)
+        first = await self._redis.xrange(
+            self._keys.events(model), min=f"{int(since * 1000)}-0", count=1
+        )
+        if not last or not first:
+            return 0
+        first_id, fields = first[0]
+        first_end = await self._redis.zscore(index, first_id) or 0.0
+        count = int(last[0][1] - first_end) + int(fields[b"n"])
+        return count if max_events is None else min(count, max_events)
+
+    async def _start_id(self, model: str, since: float, max_events: int) -> str:
+        """The first block that may hold a window event: newer than `since` and among the
+        blocks holding the newest `max_events` events."""
+        index = self._keys.events_index(model)
+        since_id = f"{int(since * 1000)}-0"
+        last = await self._redis.zrange(index, -1, -1, withscores=True)
+        if not last:
+            return since_id
+        keep_after = int(last[0][1]) - max_events
+        first = await self._redis.zrangebyscore(index, f"({keep_after}", "+inf", start=0, num=1)
+        count_id = first[0].decode() if first else since_id
+        return max(since_id, count_id, key=_id_order)
+
+    async def read_window(
+        self, model: str, since: float, max_events: int, until: float | None = None
+    ) -> pd.DataFrame:
+        """Events ingested from `since` to `until` (inclusive), the newest `max_events` of
+        them, as a frame of feature columns plus the META_COLUMNS and one SCORE_PREFIX
+        column per class."""
+        stream = self._keys.events(model)
+        if until is None:
+            start = await self._start_id(model, since, max_events)
+        else:  # a past window: the count bound is applied to its own tail below
+            start = f"{int(since * 1000)}-0"
+        end = "+" if until is None else str(int(until * 1000))
+        blocks: list[tuple[bytes, dict[bytes, bytes]]] = []
+        while True:
+            chunk = await self._redis.xrange(stream, min=start, max=end, count=READ_CHUNK)
+            blocks.extend(chunk)
+            if len(chunk) < READ_CHUNK:
+                break
+            start = "(" + chunk[-1][0].decode()
+        frame = await asyncio.to_thread(decode_blocks, blocks)
+        if len(frame) > max_events:
+            frame = frame.iloc[len(frame) - max_events :].reset_index(drop=True)
+        return frame
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding allocates millions of acyclic objects; the cyclic collector would walk
+    them again and again for nothing (it doubles the decode time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def decode_blocks(blocks: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+    """Stream entries to one DataFrame; consecutive blocks sharing a layout are decoded
+    together so that a long window is a handful of numpy operations."""
+    with _gc_paused():
+        return _decode_blocks(blocks)
+
+
+def _decode_blocks(blocks: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+    frames: list[pd.DataFrame] = []
+    group: list[tuple[bytes, dict[bytes, bytes]]] = []
+    for block in blocks:
+        if group and block[1][b"l"] != group[0][1][b"l"]:
+            frames.append(_decode_group(group))
+            group = []
+        group.append(block)
+    if group:
+        frames.append(_decode_group(group))
+    if not frames:
+        return pd.DataFrame({name: pd.Series(dtype="object") for name in META_COLUMNS})
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _decode_group(group: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+    layout = Layout.decode(group[0][1][b"l"])
+    sizes = [int(fields[b"n"]) for _, fields in group]
+    packed = b"".join(fields[b"x"] for _, fields in group)
+    numbers = np.frombuffer(packed, dtype="<f8").reshape(sum(sizes), len(layout.numerical))
+    rows = orjson.loads(b"[" + b",".join(fields[b"r"].replace(b"\n", b",") for _, fields in group) + b"]")
+    ingested = np.repeat([_id_order(entry_id.decode())[0] / 1000.0 for entry_id, _ in group], sizes)
+    columns: dict[str, Any] = {name: numbers[:, i] for i, name in enumerate(layout.numerical)}
+    event_ids, timestamps, versions, predictions, scores, labels, categories = (
+        zip(*rows, strict=True) if rows else ([],) * 7
+    )
+    for i, name in enumerate(layout.categorical):
+        columns[name] = pd.array([cats[i] for cats in categories], dtype="object")
+    columns[EVENT_ID] = list(event_ids)
+    columns[TIMESTAMP] = np.asarray(timestamps, dtype="float64")
+    columns[INGESTED_AT] = ingested
+    columns[MODEL_VERSION] = list(versions)
+    columns[PREDICTION] = list(predictions)
+    columns[LABEL] = list(labels)
+    columns.update(_score_columns(scores))
+    return pd.DataFrame(columns)
+
+
+def _score_columns(scores: tuple[dict[str, float] | None, ...]) -> dict[str, Any]:
+    classes = sorted({cls for entry in scores if entry for cls in entry})
+    return {
+        SCORE_PREFIX + cls: np.array(
+            [math.nan if not entry else entry.get(cls, math.nan) for entry in scores],
+            dtype="float64",
+        )
+        for cls in classes
+    }

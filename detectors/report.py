@@ -1,0 +1,51 @@
+"""The Evidently HTML report of a run: ValueDrift per column, with an explicit
+DataDefinition. Built only when someone asks for it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from detectors import evidently_compat  # noqa: F401  (warning filters before evidently)
+from detectors.drift import ColumnSpec, clean_column
+
+
+def build_report_html(
+    reference: pd.DataFrame, current: pd.DataFrame, specs: list[ColumnSpec], title: str
+) -> str:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    usable = [
+        spec
+        for spec in specs
+        if spec.name in current
+        and not clean_column(current[spec.name], spec.kind).empty
+        and not clean_column(reference[spec.name], spec.kind).empty
+    ]
+    names = [spec.name for spec in usable]
+    definition = DataDefinition(
+        numerical_columns=[spec.name for spec in usable if spec.kind == "numerical"],
+        categorical_columns=[spec.name for spec in usable if spec.kind == "categorical"],
+    )
+    metrics = [
+        ValueDrift(column=spec.name, method=spec.method, threshold=spec.threshold)
+        for spec in usable
+    ]
+    report = Report(metrics)
+    snapshot = report.run(
+        Dataset.from_pandas(_typed(current[names], usable), data_definition=definition),
+        Dataset.from_pandas(_typed(reference[names], usable), data_definition=definition),
+    )
+    html: str = snapshot.get_html_str(as_iframe=False)
+    return html.replace("<title>", f"<title>{title} — ", 1) if "<title>" in html else html
+
+
+def _typed(frame: pd.DataFrame, specs: list[ColumnSpec]) -> pd.DataFrame:
+    """Numerical columns as float, categorical as text; Evidently rejects mixed types."""
+    out = frame.copy()
+    for spec in specs:
+        if spec.kind == "numerical":
+            out[spec.name] = pd.to_numeric(out[spec.name], errors="coerce").astype("float64")
+        else:
+            out[spec.name] = out[spec.name].astype("object").where(out[spec.name].notna(), None)
+    return out

@@ -1,0 +1,1 @@
+"""driftmon service: settings, app factory, HTTP routes, Redis, scheduler, metrics, CLI."""

@@ -1,0 +1,148 @@
+"""create_app(settings): the FastAPI app and its lifespan.
+
+The lifespan opens Redis, the HTTP client, the detection executor and the scheduler,
+and closes them in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from functools import partial
+from importlib.metadata import version as package_version
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from collectors.store import EventStore
+from detectors.runner import DetectionRunner
+from detectors.runs import RunStore
+from service import routes_intake, routes_models, routes_ops, routes_runs
+from service.clock import Clock, SystemClock
+from service.config import Settings, load_models_file
+from service.embedded_redis import EmbeddedRedis
+from service.keys import Keys
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.scheduler import DetectionScheduler
+from service.state import Services, config_for
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        await asyncio.to_thread(embedded.start)
+        url = embedded.url
+        log.info("embedded Redis at %s (data in %s)", url, settings.data_dir)
+    redis = Redis.from_url(url)
+    try:
+        await redis.ping()
+        yield redis
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+@contextmanager
+def detection_executor(workers: int) -> Iterator[Executor]:
+    """Detections are CPU-bound: a process pool keeps them off the event loop's GIL.
+    workers=0 runs them in one thread (tests, tiny deployments)."""
+    executor: Executor
+    if workers == 0:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+    else:
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def driftmon_version() -> str:
+    try:
+        return package_version("driftmon")
+    except Exception:  # running from a source tree without metadata
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+    redis: Redis | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """Collaborators may be passed in (tests pass a manual clock, a Redis, a client);
+    whatever is not passed is opened by the lifespan."""
+    used_clock = clock or SystemClock()
+    metrics = Metrics(registry or CollectorRegistry(), driftmon_version())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            used_redis = redis or await stack.enter_async_context(open_redis(settings))
+            http = http_client or await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            executor = stack.enter_context(detection_executor(settings.detection_workers))
+            services = _build_services(settings, used_clock, used_redis, http, metrics, executor)
+            scheduler = DetectionScheduler(lambda model: _scheduled_run(services, model))
+            if settings.scheduler_enabled:
+                scheduler.start()
+                stack.callback(scheduler.shutdown)
+            app.state.services = services
+            app.state.scheduler = scheduler
+            for model in await services.registry.names():
+                scheduler.ensure(model, services.config_for(model).schedule_seconds)
+            yield
+
+    app = FastAPI(title="driftmon", version=driftmon_version(), lifespan=lifespan)
+    for module in (routes_intake, routes_models, routes_runs, routes_ops):
+        app.include_router(module.router)
+    return app
+
+
+def _build_services(
+    settings: Settings,
+    clock: Clock,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    metrics: Metrics,
+    executor: Executor,
+) -> Services:
+    keys = Keys(settings.key_prefix)
+    registry = ModelRegistry(redis, keys)
+    events = EventStore(redis, keys)
+    runs = RunStore(redis, keys, settings.run_history)
+    model_configs = load_models_file(settings.models_file)
+    runner = DetectionRunner(
+        registry, events, runs, clock, executor, partial(config_for, settings, model_configs)
+    )
+    return Services(
+        settings=settings,
+        keys=keys,
+        clock=clock,
+        redis=redis,
+        http=http,
+        metrics=metrics,
+        registry=registry,
+        events=events,
+        runs=runs,
+        runner=runner,
+        model_configs=model_configs,
+    )
+
+
+async def _scheduled_run(services: Services, model: str) -> None:
+    result = await services.runner.run(model, trigger="schedule")
+    services.metrics.observe_run(result)

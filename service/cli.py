@@ -1,0 +1,80 @@
+"""The `driftmon` command: serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service.config import Settings
+
+SERVE_OPTIONS: list[tuple[str, type, str]] = [
+    ("redis-url", str, "Redis URL; unset starts an embedded Redis"),
+    ("data-dir", Path, "data directory of the embedded Redis"),
+    ("key-prefix", str, "prefix of every Redis key"),
+    ("host", str, "bind address"),
+    ("port", int, "port"),
+    ("models-file", Path, "YAML file of model configs"),
+    ("schedule-seconds", float, "default detection interval"),
+    ("window-seconds", float, "default window age"),
+    ("window-max-events", int, "default window size cap"),
+    ("min-window-events", int, "windows below this are insufficient_data"),
+    ("detection-workers", int, "detection processes (0: a thread)"),
+]
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    for name, kind, help_text in SERVE_OPTIONS:
+        env = "DRIFTMON_" + name.upper().replace("-", "_")
+        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{help_text} [{env}]")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment first, command-line options over it."""
+    overrides: dict[str, Any] = {}
+    for name, _, _ in SERVE_OPTIONS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            overrides[name.replace("-", "_")] = value
+    return Settings(**overrides)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one worker per process: prometheus-client has no multiprocess mode here; scale with replicas
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        workers=1,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="driftmon", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the service")
+    _add_serve_options(serve_parser)
+    demo_parser = commands.add_parser("demo", help="a guided run on sample data")
+    demo_parser.add_argument("--keep-serving", action="store_true", help="leave the server up")
+    demo_parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    demo_parser.add_argument("--data-dir", type=Path, default=Path("data/demo"))
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(settings_from(args))
+        return 0
+    from service.demo import run_demo
+
+    return run_demo(data_dir=args.data_dir, port=args.port, keep_serving=args.keep_serving)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""One Settings object (environment, prefix DRIFTMON_) and per-model config from YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class Settings(BaseSettings):
+    """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTMON_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Redis 7+ URL; unset starts an embedded Redis under data_dir"
+    )
+    data_dir: Path = Field(default=Path("./data"), description="embedded Redis data and pidfile")
+    key_prefix: str = Field(default="driftmon:", description="prefix of every Redis key")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    models_file: Path | None = Field(default=None, description="YAML file of model configs")
+
+    schedule_seconds: float = Field(default=300.0, gt=0, description="detection interval")
+    window_seconds: float = Field(default=3600.0, gt=0, description="window age")
+    window_max_events: int = Field(default=100_000, gt=0, description="window size cap")
+    min_window_events: int = Field(default=200, ge=1, description="below: insufficient_data")
+    drift_share: float = Field(default=0.5, gt=0, le=1, description="dataset drift share")
+
+    retention_seconds: float = Field(default=7 * 86400, gt=0, description="event retention age")
+    retention_max_events: int = Field(default=1_000_000, gt=0, description="events kept/model")
+    label_ttl_seconds: float = Field(default=30 * 86400, gt=0)
+    run_history: int = Field(default=200, gt=0, description="run results kept per model")
+    reference_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    events_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    detection_workers: int = Field(
+        default=1, ge=0, description="processes running detections; 0 runs them in a thread"
+    )
+    scheduler_enabled: bool = True
+    log_level: str = "info"
+
+
+DriftMethod = str
+ColumnKind = Literal["numerical", "categorical"]
+
+
+class ColumnDrift(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: DriftMethod | None = None
+    threshold: float | None = None
+
+
+class ModelConfig(BaseModel):
+    """One model's overrides, from the models YAML. Unset fields fall back to Settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    schedule_seconds: float | None = Field(default=None, gt=0)
+    window_seconds: float | None = Field(default=None, gt=0)
+    window_max_events: int | None = Field(default=None, gt=0)
+    min_window_events: int | None = Field(default=None, ge=1)
+    drift_share: float | None = Field(default=None, gt=0, le=1)
+    drift_method: DriftMethod | None = None
+    drift_threshold: float | None = None
+    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not MODEL_NAME_PATTERN.match(value):
+            raise ValueError(f"model name {value!r} must match {MODEL_NAME_PATTERN.pattern}")
+        return value
+
+
+class ModelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelConfig] = Field(default_factory=list)
+
+
+def load_models_file(path: Path | None) -> dict[str, ModelConfig]:
+    if path is None:
+        return {}
+    raw = yaml.safe_load(path.read_text()) or {}
+    parsed = ModelsFile.model_validate(raw)
+    return {model.name: model for model in parsed.models}
+
+
+class EffectiveModelConfig(BaseModel):
+    """Settings and a model's YAML merged: what a detection run actually uses."""
+
+    name: str
+    schedule_seconds: float
+    window_seconds: float
+    window_max_events: int
+    min_window_events: int
+    drift_share: float
+    drift_method: DriftMethod | None
+    drift_threshold: float | None
+    columns: dict[str, ColumnDrift]
+
+
+def effective_config(settings: Settings, model: ModelConfig) -> EffectiveModelConfig:
+    def pick(own: float | int | None, default: float | int) -> float | int:
+        return default if own is None else own
+
+    return EffectiveModelConfig(
+        name=model.name,
+        schedule_seconds=pick(model.schedule_seconds, settings.schedule_seconds),
+        window_seconds=pick(model.window_seconds, settings.window_seconds),
+        window_max_events=int(pick(model.window_max_events, settings.window_max_events)),
+        min_window_events=int(pick(model.min_window_events, settings.min_window_events)),
+        drift_share=pick(model.drift_share, settings.drift_share),
+        drift_method=model.drift_method,
+        drift_threshold=model.drift_threshold,
+        columns=model.columns,
+    )

@@ -1,0 +1,60 @@
+"""The Redis key layout. Per-model keys carry the model in a hash tag so that a
+Redis Cluster keeps one model's keys in one slot."""
+
+from __future__ import annotations
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def models(self) -> str:
+        return f"{self.prefix}models"
+
+    def _m(self, model: str, suffix: str) -> str:
+        return f"{self.prefix}{{{model}}}:{suffix}"
+
+    def model(self, model: str) -> str:
+        """Hash: schema, active reference version."""
+        return self._m(model, "model")
+
+    def events(self, model: str) -> str:
+        """Stream of accepted events, ids in ingest-time order."""
+        return self._m(model, "events")
+
+    def events_index(self, model: str) -> str:
+        """Sorted set: event block id scored by the running event count at its end."""
+        return self._m(model, "events:index")
+
+    def event_seen(self, model: str, event_id: str) -> str:
+        """Idempotency marker of one event id; expires with retention."""
+        return self._m(model, f"seen:{event_id}")
+
+    def label(self, model: str, event_id: str) -> str:
+        return self._m(model, f"label:{event_id}")
+
+    def references(self, model: str) -> str:
+        """Hash: version -> metadata JSON."""
+        return self._m(model, "refs")
+
+    def reference_data(self, model: str, version: str) -> str:
+        """Parquet bytes of one reference version."""
+        return self._m(model, f"ref:{version}")
+
+    def runs(self, model: str) -> str:
+        """Hash: run id -> RunResult JSON."""
+        return self._m(model, "runs")
+
+    def runs_index(self, model: str) -> str:
+        """Sorted set: run id scored by start time."""
+        return self._m(model, "runs:index")
+
+    def runs_latest(self, model: str) -> str:
+        """Hash: "any" and "ok" -> the newest run id of each."""
+        return self._m(model, "runs:latest")
+
+    def report(self, model: str, run_id: str) -> str:
+        return self._m(model, f"report:{run_id}")
+
+    def run_lease(self, model: str) -> str:
+        return self._m(model, "lease")

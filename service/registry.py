@@ -1,0 +1,88 @@
+"""Models and their reference versions, kept in Redis."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from service.keys import Keys
+from service.schema import ModelSchema
+
+
+@dataclass
+class ReferenceInfo:
+    version: str
+    rows: int
+    columns: dict[str, str]
+    uploaded_at: float
+    ignored: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    schema: ModelSchema
+    active_version: str
+    created_at: float
+    references: list[ReferenceInfo]
+
+    @property
+    def active(self) -> ReferenceInfo:
+        return next(info for info in self.references if info.version == self.active_version)
+
+
+class ModelRegistry:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def put_reference(
+        self, model: str, schema: ModelSchema, info: ReferenceInfo, parquet: bytes
+    ) -> bool:
+        """Store a reference version and make it active. True when the model is new."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.reference_data(model, info.version), parquet)
+            pipe.hset(self._keys.references(model), info.version, orjson.dumps(asdict(info)))
+            pipe.hsetnx(self._keys.model(model), "created_at", info.uploaded_at)
+            pipe.hset(
+                self._keys.model(model),
+                mapping={"schema": orjson.dumps(schema.to_dict()), "active": info.version},
+            )
+            pipe.sadd(self._keys.models(), model)
+            results = await pipe.execute()
+        return bool(results[2])
+
+    async def names(self) -> list[str]:
+        members = await self._redis.smembers(self._keys.models())
+        return sorted(member.decode() for member in members)
+
+    async def get(self, model: str) -> ModelRecord | None:
+        fields = await self._redis.hgetall(self._keys.model(model))
+        if not fields:
+            return None
+        refs = await self._redis.hvals(self._keys.references(model))
+        references = sorted(
+            (ReferenceInfo(**orjson.loads(raw)) for raw in refs), key=lambda info: info.uploaded_at
+        )
+        return ModelRecord(
+            name=model,
+            schema=ModelSchema.from_dict(orjson.loads(fields[b"schema"])),
+            active_version=fields[b"active"].decode(),
+            created_at=float(fields[b"created_at"]),
+            references=references,
+        )
+
+    async def schema(self, model: str) -> ModelSchema | None:
+        raw = await self._redis.hget(self._keys.model(model), "schema")
+        return None if raw is None else ModelSchema.from_dict(orjson.loads(raw))
+
+    async def reference_bytes(self, model: str, version: str) -> bytes | None:
+        data: bytes | None = await self._redis.get(self._keys.reference_data(model, version))
+        return data
+
+
+def reference_info_dict(info: ReferenceInfo) -> dict[str, Any]:
+    return asdict(info)

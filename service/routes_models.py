@@ -1,0 +1,121 @@
+"""Models and their training references."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from detectors.reference import ReferenceError, ReferenceRoles, prepare_reference, to_parquet
+from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
+from service.registry import ModelRecord, ReferenceInfo
+from service.state import Services
+
+router = APIRouter(tags=["models"])
+
+
+def _names(raw: str | None) -> list[str]:
+    return [name.strip() for name in (raw or "").split(",") if name.strip()]
+
+
+@router.put("/v1/models/{model}/reference", status_code=201)
+async def put_reference(
+    model: str,
+    request: Request,
+    prediction: str | None = Query(None, description="prediction column"),
+    scores: str | None = Query(None, description="score column, or column:class pairs"),
+    label: str | None = Query(None, description="ground-truth column"),
+    categorical: str | None = Query(None, description="comma-separated categorical columns"),
+    numerical: str | None = Query(None, description="comma-separated numerical columns"),
+    event_id: str | None = Query(None, description="event id column"),
+    positive_class: str | None = Query(None, description="class whose probability is scored"),
+) -> JSONResponse:
+    """Upload a training reference (CSV or Parquet). Creates the model if new; the
+    upload becomes the active reference."""
+    check_model_name(model)
+    services = services_of(request)
+    body = await read_capped_body(
+        request, services.settings.reference_max_bytes, "DRIFTMON_REFERENCE_MAX_BYTES"
+    )
+    roles = ReferenceRoles(
+        prediction=prediction,
+        scores=scores,
+        label=label,
+        event_id=event_id,
+        positive_class=positive_class,
+        categorical=_names(categorical),
+        numerical=_names(numerical),
+    )
+    try:
+        prepared = await asyncio.to_thread(prepare_reference, body, roles)
+    except ReferenceError as exc:
+        raise HTTPException(400, detail={"field": exc.field, "error": str(exc)}) from exc
+    parquet = await asyncio.to_thread(to_parquet, prepared.frame)
+    info = ReferenceInfo(
+        version=prepared.version,
+        rows=prepared.rows,
+        columns=prepared.schema.columns(),
+        uploaded_at=services.clock.now(),
+        ignored=prepared.ignored,
+    )
+    created = await services.registry.put_reference(model, prepared.schema, info, parquet)
+    services.metrics.reference_uploads.labels(model).inc()
+    request.app.state.scheduler.ensure(model, services.config_for(model).schedule_seconds)
+    body_out = {"model": model, "created": created, **asdict(info)}
+    return JSONResponse(body_out, status_code=201)
+
+
+async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
+    config = services.config_for(record.name)
+    latest = await services.runs.latest(record.name)
+    window_events = await services.events.count_since(
+        record.name, services.clock.now() - config.window_seconds, config.window_max_events
+    )
+    return {
+        "name": record.name,
+        "schema": record.schema.to_dict(),
+        "columns": record.schema.columns(),
+        "active_reference": record.active_version,
+        "references": [asdict(info) for info in record.references],
+        "created_at": record.created_at,
+        "schedule_seconds": config.schedule_seconds,
+        "window": {
+            "seconds": config.window_seconds,
+            "max_events": config.window_max_events,
+            "min_events": config.min_window_events,
+            "events": window_events,
+        },
+        "stored_events": await services.events.total_events(record.name),
+        "latest_run": None
+        if latest is None
+        else {"run_id": latest.run_id, "status": latest.status, "started_at": latest.started_at},
+    }
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    services = services_of(request)
+    models = []
+    for name in await services.registry.names():
+        record = await services.registry.get(name)
+        if record is not None:
+            models.append(
+                {
+                    "name": name,
+                    "active_reference": record.active_version,
+                    "features": len(record.schema.features),
+                }
+            )
+    return {"models": models}
+
+
+@router.get("/v1/models/{model}")
+async def get_model(model: str, request: Request) -> dict[str, Any]:
+    services = services_of(request)
+    record = await services.registry.get(model)
+    if record is None:
+        raise unknown_model(model)
+    return await _describe(services, record)

@@ -1,0 +1,65 @@
+"""Detection runs: run now, history, and the HTML report of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from detectors.result import RunResult
+from detectors.runner import ReportUnavailableError, UnknownModelError
+from service.http_util import services_of, unknown_model
+
+router = APIRouter(tags=["runs"])
+
+
+@router.post("/v1/models/{model}/runs")
+async def run_now(model: str, request: Request) -> RunResult:
+    services = services_of(request)
+    try:
+        result = await services.runner.run(model, trigger="manual")
+    except UnknownModelError as exc:
+        raise unknown_model(model) from exc
+    services.metrics.observe_run(result)
+    return result
+
+
+@router.get("/v1/models/{model}/runs")
+async def list_runs(
+    model: str, request: Request, limit: int = Query(20, ge=1, le=1000)
+) -> dict[str, Any]:
+    services = services_of(request)
+    if await services.registry.schema(model) is None:
+        raise unknown_model(model)
+    runs = await services.runs.recent(model, limit)
+    return {"runs": [run.model_dump() for run in runs]}
+
+
+@router.get("/v1/models/{model}/runs/latest")
+async def latest_run(model: str, request: Request) -> RunResult:
+    services = services_of(request)
+    result = await services.runs.latest(model)
+    if result is None:
+        raise HTTPException(404, detail={"error": f"model {model!r} has no runs yet"})
+    return result
+
+
+@router.get("/v1/models/{model}/runs/{run_id}")
+async def get_run(model: str, run_id: str, request: Request) -> RunResult:
+    result = await services_of(request).runs.get(model, run_id)
+    if result is None:
+        raise HTTPException(404, detail={"error": f"run {run_id!r} of {model!r} not found"})
+    return result
+
+
+@router.get("/v1/models/{model}/runs/{run_id}/report", response_class=HTMLResponse)
+async def run_report(model: str, run_id: str, request: Request) -> HTMLResponse:
+    """Evidently's HTML report of the run, built on first request and cached."""
+    try:
+        html = await services_of(request).runner.report_html(model, run_id)
+    except UnknownModelError as exc:
+        raise HTTPException(404, detail={"error": f"run {run_id!r} of {model!r} not found"}) from exc
+    except ReportUnavailableError as exc:
+        raise HTTPException(409, detail={"error": str(exc)}) from exc
+    return HTMLResponse(html)
