@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from collectors.events import Event
 from service.keys import Keys
+from service.redis_types import StreamEntry, entries, text
 
 EVENT_ID = "__event_id"
 TIMESTAMP = "__timestamp"
@@ -108,7 +109,7 @@ class RetentionPolicy:
 
 def _packed_numbers(event: Event, layout: Layout) -> bytes:
     values = (event.features.get(name) for name in layout.numerical)
-    return array("d", (math.nan if v is None else v for v in values)).tobytes()
+    return array("d", (math.nan if v is None else float(v) for v in values)).tobytes()
 
 
 def _row(event: Event, layout: Layout) -> bytes:
@@ -205,14 +206,16 @@ class EventStore:
         alone (no event is decoded)."""
         index = self._keys.events_index(model)
         last = await self._redis.zrange(index, -1, -1, withscores=True)
-        first = await self._redis.xrange(
-            self._keys.events(model), min=f"{int(since * 1000)}-0", count=1
+        first = entries(
+            await self._redis.xrange(
+                self._keys.events(model), min=f"{int(since * 1000)}-0", count=1
+            )
         )
         if not last or not first:
             return 0
         first_id, fields = first[0]
-        first_end = await self._redis.zscore(index, first_id) or 0.0
-        count = int(last[0][1] - first_end) + int(fields[b"n"])
+        first_end = float(await self._redis.zscore(index, first_id) or 0.0)
+        count = int(float(last[0][1]) - first_end) + int(fields[b"n"])
         return count if max_events is None else min(count, max_events)
 
     async def _start_id(self, model: str, since: float, max_events: int) -> str:
@@ -225,7 +228,7 @@ class EventStore:
             return since_id
         keep_after = int(last[0][1]) - max_events
         first = await self._redis.zrangebyscore(index, f"({keep_after}", "+inf", start=0, num=1)
-        count_id = first[0].decode() if first else since_id
+        count_id = text(first[0]) if first else since_id
         return max(since_id, count_id, key=_id_order)
 
     async def read_window(
@@ -240,9 +243,9 @@ class EventStore:
         else:  # a past window: the count bound is applied to its own tail below
             start = f"{int(since * 1000)}-0"
         end = "+" if until is None else str(int(until * 1000))
-        blocks: list[tuple[bytes, dict[bytes, bytes]]] = []
+        blocks: list[StreamEntry] = []
         while True:
-            chunk = await self._redis.xrange(stream, min=start, max=end, count=READ_CHUNK)
+            chunk = entries(await self._redis.xrange(stream, min=start, max=end, count=READ_CHUNK))
             blocks.extend(chunk)
             if len(chunk) < READ_CHUNK:
                 break
@@ -271,16 +274,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def decode_blocks(blocks: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+def decode_blocks(blocks: list[StreamEntry]) -> pd.DataFrame:
     """Stream entries to one DataFrame; consecutive blocks sharing a layout are decoded
     together so that a long window is a handful of numpy operations."""
     with _gc_paused():
         return _decode_blocks(blocks)
 
 
-def _decode_blocks(blocks: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+def _decode_blocks(blocks: list[StreamEntry]) -> pd.DataFrame:
     frames: list[pd.DataFrame] = []
-    group: list[tuple[bytes, dict[bytes, bytes]]] = []
+    group: list[StreamEntry] = []
     for block in blocks:
         if group and block[1][b"l"] != group[0][1][b"l"]:
             frames.append(_decode_group(group))
@@ -293,27 +296,36 @@ def _decode_blocks(blocks: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFra
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _decode_group(group: list[tuple[bytes, dict[bytes, bytes]]]) -> pd.DataFrame:
+def _decode_group(group: list[StreamEntry]) -> pd.DataFrame:
     layout = Layout.decode(group[0][1][b"l"])
     sizes = [int(fields[b"n"]) for _, fields in group]
     packed = b"".join(fields[b"x"] for _, fields in group)
     numbers = np.frombuffer(packed, dtype="<f8").reshape(sum(sizes), len(layout.numerical))
-    rows = orjson.loads(b"[" + b",".join(fields[b"r"].replace(b"\n", b",") for _, fields in group) + b"]")
-    ingested = np.repeat([_id_order(entry_id.decode())[0] / 1000.0 for entry_id, _ in group], sizes)
-    columns: dict[str, Any] = {name: numbers[:, i] for i, name in enumerate(layout.numerical)}
+    joined = b",".join(fields[b"r"].replace(b"\n", b",") for _, fields in group)
+    rows = orjson.loads(b"[" + joined + b"]")
+    ingested = [_id_order(entry_id.decode())[0] / 1000.0 for entry_id, _ in group]
     event_ids, timestamps, versions, predictions, scores, labels, categories = (
-        zip(*rows, strict=True) if rows else ([],) * 7
+        zip(*rows, strict=True) if rows else ((),) * 7
     )
-    for i, name in enumerate(layout.categorical):
-        columns[name] = pd.array([cats[i] for cats in categories], dtype="object")
-    columns[EVENT_ID] = list(event_ids)
-    columns[TIMESTAMP] = np.asarray(timestamps, dtype="float64")
-    columns[INGESTED_AT] = ingested
-    columns[MODEL_VERSION] = list(versions)
-    columns[PREDICTION] = list(predictions)
-    columns[LABEL] = list(labels)
+    columns: dict[str, Any] = {}
+    for name, values in zip(layout.categorical, zip(*categories, strict=True), strict=True):
+        columns[name] = _text(values)
+    columns[EVENT_ID] = _text(event_ids)
+    columns[TIMESTAMP] = np.array(timestamps, dtype="float64")
+    columns[INGESTED_AT] = np.repeat(ingested, sizes)
+    columns[MODEL_VERSION] = _text(versions)
+    columns[PREDICTION] = _text(predictions)
+    columns[LABEL] = _text(labels)
     columns.update(_score_columns(scores))
-    return pd.DataFrame(columns)
+    # numbers stay one 2-D block: no per-column copies
+    numeric = pd.DataFrame(numbers, columns=list(layout.numerical), copy=False)
+    return pd.concat([numeric, pd.DataFrame(columns)], axis=1)
+
+
+def _text(values: tuple[object, ...]) -> pd.Series:
+    """Object dtype on purpose: pandas would otherwise convert each text column to Arrow
+    strings, which costs more than the decode and is not what Evidently expects."""
+    return pd.Series(np.array(values, dtype=object), dtype=object, copy=False)
 
 
 def _score_columns(scores: tuple[dict[str, float] | None, ...]) -> dict[str, Any]:

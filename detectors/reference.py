@@ -128,7 +128,9 @@ def _category_text(value: object) -> str:
     return str(value)
 
 
-def _target_kind(frame: pd.DataFrame, column: str | None, explicit: dict[str, ColumnKind]) -> ColumnKind | None:
+def _target_kind(
+    frame: pd.DataFrame, column: str | None, explicit: dict[str, ColumnKind]
+) -> ColumnKind | None:
     if column is None:
         return None
     return explicit.get(column) or ("categorical" if _is_class_like(frame[column]) else "numerical")
@@ -193,7 +195,9 @@ def _canonical_frame(frame: pd.DataFrame, schema: ModelSchema) -> pd.DataFrame:
         columns[name] = _canonical(frame[name], kind, name)
     for target in (schema.prediction, schema.label):
         if target is not None:
-            columns[target] = _canonical(frame[target], schema.prediction_kind or "categorical", target)
+            columns[target] = _canonical(
+                frame[target], schema.prediction_kind or "categorical", target
+            )
     for column in schema.scores.values():
         columns[column] = _canonical(frame[column], "numerical", column)
     if schema.event_id is not None:

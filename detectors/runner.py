@@ -110,7 +110,9 @@ class DetectionRunner:
             result = _with_evaluation(result, evaluation)
         except Exception as exc:  # a run must report, never take the scheduler down
             log.exception("detection run %s of %s failed", run_id, model)
-            result = result.model_copy(update={"status": "error", "error": f"{type(exc).__name__}: {exc}"})
+            result = result.model_copy(
+                update={"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+            )
         result.duration_seconds = time.perf_counter() - began
         await self._runs.save(result)
         return result

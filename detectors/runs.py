@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from detectors.result import RunResult
 from service.keys import Keys
+from service.redis_types import optional_bytes, text
 
 
 class RunStore:
@@ -19,13 +20,12 @@ class RunStore:
     async def save(self, result: RunResult) -> None:
         model = result.model
         started = datetime.fromisoformat(result.started_at).timestamp()
-        latest = {"any": result.run_id}
-        if result.status == "ok":
-            latest["ok"] = result.run_id
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.runs(model), result.run_id, result.model_dump_json())
             pipe.zadd(self._keys.runs_index(model), {result.run_id: started})
-            pipe.hset(self._keys.runs_latest(model), mapping=latest)
+            pipe.hset(self._keys.runs_latest(model), "any", result.run_id)
+            if result.status == "ok":
+                pipe.hset(self._keys.runs_latest(model), "ok", result.run_id)
             await pipe.execute()
         await self._trim(model)
 
@@ -34,7 +34,7 @@ class RunStore:
         excess = await self._redis.zcard(index) - self._history
         if excess <= 0:
             return
-        old = [run_id.decode() for run_id in await self._redis.zrange(index, 0, excess - 1)]
+        old = [text(run_id) for run_id in await self._redis.zrange(index, 0, excess - 1)]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(index, *old)
             pipe.hdel(self._keys.runs(model), *old)
@@ -46,7 +46,10 @@ class RunStore:
         return None if raw is None else RunResult.model_validate_json(raw)
 
     async def recent(self, model: str, limit: int) -> list[RunResult]:
-        ids = await self._redis.zrevrange(self._keys.runs_index(model), 0, limit - 1)
+        ids = [
+            text(run_id)
+            for run_id in await self._redis.zrevrange(self._keys.runs_index(model), 0, limit - 1)
+        ]
         if not ids:
             return []
         raws = await self._redis.hmget(self._keys.runs(model), ids)
@@ -54,11 +57,10 @@ class RunStore:
 
     async def latest(self, model: str, ok_only: bool = False) -> RunResult | None:
         run_id = await self._redis.hget(self._keys.runs_latest(model), "ok" if ok_only else "any")
-        return None if run_id is None else await self.get(model, run_id.decode())
+        return None if run_id is None else await self.get(model, text(run_id))
 
     async def cached_report(self, model: str, run_id: str) -> bytes | None:
-        data: bytes | None = await self._redis.get(self._keys.report(model, run_id))
-        return data
+        return optional_bytes(await self._redis.get(self._keys.report(model, run_id)))
 
     async def cache_report(self, model: str, run_id: str, html: bytes, ttl: float) -> None:
         await self._redis.set(self._keys.report(model, run_id), html, px=int(ttl * 1000))

@@ -92,8 +92,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            used_redis = redis or await stack.enter_async_context(open_redis(settings))
-            http = http_client or await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            used_redis = (
+                redis
+                if redis is not None
+                else await stack.enter_async_context(open_redis(settings))
+            )
+            http = (
+                http_client
+                if http_client is not None
+                else await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            )
             executor = stack.enter_context(detection_executor(settings.detection_workers))
             services = _build_services(settings, used_clock, used_redis, http, metrics, executor)
             scheduler = DetectionScheduler(lambda model: _scheduled_run(services, model))

@@ -47,7 +47,9 @@ def serve(settings: Settings) -> None:
 
     from service.app import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # one worker per process: prometheus-client has no multiprocess mode here; scale with replicas
     uvicorn.run(
         create_app(settings),
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from service.demo import run_demo
 
-    return run_demo(data_dir=args.data_dir, port=args.port, keep_serving=args.keep_serving)
+    return int(run_demo(data_dir=args.data_dir, port=args.port, keep_serving=args.keep_serving))
 
 
 if __name__ == "__main__":

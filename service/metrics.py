@@ -115,17 +115,27 @@ def _run_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
 
 def _column_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
     labels = ["model", "column"]
-    score = _gauge("driftmon_column_drift_score", "Drift score of a column (method-specific).", labels + ["method"])
-    threshold = _gauge("driftmon_column_drift_threshold", "Threshold the score is compared with.", labels)
-    drifted = _gauge("driftmon_column_drifted", "1 when the column drifted in the latest ok run.", labels)
-    missing = _gauge("driftmon_column_missing_share", "Share of missing values in the window.", labels)
+    score = _gauge(
+        "driftmon_column_drift_score",
+        "Drift score of a column (method-specific).",
+        [*labels, "method"],
+    )
+    threshold = _gauge(
+        "driftmon_column_drift_threshold", "Threshold the score is compared with.", labels
+    )
+    drifted = _gauge(
+        "driftmon_column_drifted", "1 when the column drifted in the latest ok run.", labels
+    )
+    missing = _gauge(
+        "driftmon_column_missing_share", "Share of missing values in the window.", labels
+    )
     for result in results:
         for column, verdict in result.columns.items():
             key = [result.model, column]
             missing.add_metric(key, verdict.missing_share)
             if verdict.score is None or verdict.drifted is None:
                 continue
-            score.add_metric(key + [verdict.method or ""], verdict.score)
+            score.add_metric([*key, verdict.method or ""], verdict.score)
             threshold.add_metric(key, verdict.threshold or 0.0)
             drifted.add_metric(key, float(verdict.drifted))
     yield from (score, threshold, drifted, missing)

@@ -9,6 +9,7 @@ import orjson
 from redis.asyncio import Redis
 
 from service.keys import Keys
+from service.redis_types import optional_bytes, text
 from service.schema import ModelSchema
 
 
@@ -57,7 +58,7 @@ class ModelRegistry:
 
     async def names(self) -> list[str]:
         members = await self._redis.smembers(self._keys.models())
-        return sorted(member.decode() for member in members)
+        return sorted(text(member) for member in members)
 
     async def get(self, model: str) -> ModelRecord | None:
         fields = await self._redis.hgetall(self._keys.model(model))
@@ -70,7 +71,7 @@ class ModelRegistry:
         return ModelRecord(
             name=model,
             schema=ModelSchema.from_dict(orjson.loads(fields[b"schema"])),
-            active_version=fields[b"active"].decode(),
+            active_version=text(fields[b"active"]),
             created_at=float(fields[b"created_at"]),
             references=references,
         )
@@ -80,8 +81,7 @@ class ModelRegistry:
         return None if raw is None else ModelSchema.from_dict(orjson.loads(raw))
 
     async def reference_bytes(self, model: str, version: str) -> bytes | None:
-        data: bytes | None = await self._redis.get(self._keys.reference_data(model, version))
-        return data
+        return optional_bytes(await self._redis.get(self._keys.reference_data(model, version)))
 
 
 def reference_info_dict(info: ReferenceInfo) -> dict[str, Any]:

@@ -59,7 +59,9 @@ async def run_report(model: str, run_id: str, request: Request) -> HTMLResponse:
     try:
         html = await services_of(request).runner.report_html(model, run_id)
     except UnknownModelError as exc:
-        raise HTTPException(404, detail={"error": f"run {run_id!r} of {model!r} not found"}) from exc
+        raise HTTPException(
+            404, detail={"error": f"run {run_id!r} of {model!r} not found"}
+        ) from exc
     except ReportUnavailableError as exc:
         raise HTTPException(409, detail={"error": str(exc)}) from exc
     return HTMLResponse(html)

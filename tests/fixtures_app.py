@@ -1,0 +1,66 @@
+"""Fixtures that run the app in-process against the test Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.clock import ManualClock
+from service.config import Settings
+from tests.data import credit_reference
+
+
+@dataclass
+class Harness:
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: ManualClock
+    settings: Settings
+
+
+def harness_settings(redis_url: str, key_prefix: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "key_prefix": key_prefix,
+        "detection_workers": 0,
+        "scheduler_enabled": False,
+        "min_window_events": 100,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def start_harness(settings: Settings) -> AsyncIterator[Harness]:
+    clock = ManualClock(start=time.time())
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://driftmon") as client:
+            yield Harness(app, client, clock, settings)
+
+
+@pytest.fixture
+async def harness(redis_url: str, key_prefix: str) -> AsyncIterator[Harness]:
+    async for running in start_harness(harness_settings(redis_url, key_prefix)):
+        yield running
+
+
+async def upload_credit_reference(
+    client: httpx.AsyncClient, model: str = "credit"
+) -> dict[str, object]:
+    body = credit_reference().to_csv(index=False).encode()
+    response = await client.put(
+        f"/v1/models/{model}/reference",
+        params={"prediction": "prediction", "scores": "score"},
+        content=body,
+        headers={"content-type": "text/csv"},
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, object] = response.json()
+    return result
