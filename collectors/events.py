@@ -9,7 +9,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from service.schema import ModelSchema
 
@@ -17,12 +17,16 @@ Value = float | str | None
 MAX_EVENT_ID_LENGTH = 256
 
 
-class RecordError(ValueError):
-    """One record is unusable; `field` names where."""
+RejectReason = Literal["invalid", "type_mismatch", "unknown_field"]
 
-    def __init__(self, field_name: str, message: str) -> None:
+
+class RecordError(ValueError):
+    """One record is unusable; `field` names where, `reason` says what kind of wrong."""
+
+    def __init__(self, field_name: str, message: str, reason: RejectReason = "invalid") -> None:
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.reason = reason
 
 
 @dataclass
@@ -61,7 +65,8 @@ def _number(raw: object, where: str) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise RecordError(where, f"must be a number or null, got {type(raw).__name__}")
+        kind = type(raw).__name__
+        raise RecordError(where, f"must be a number or null, got {kind}", "type_mismatch")
     if not math.isfinite(raw):
         raise RecordError(where, "must be finite")
     return float(raw)
@@ -77,7 +82,8 @@ def _category(raw: object, where: str) -> str | None:
         return "True" if raw else "False"
     if isinstance(raw, int):
         return str(raw)
-    raise RecordError(where, f"must be a string (categorical), got {type(raw).__name__}")
+    kind = type(raw).__name__
+    raise RecordError(where, f"must be a string (categorical), got {kind}", "type_mismatch")
 
 
 def _event_id(raw: object) -> str:
@@ -99,7 +105,7 @@ def _features(raw: object, schema: ModelSchema) -> dict[str, Value]:
         kind = schema.features.get(name)
         where = f"features.{name}"
         if kind is None:
-            raise RecordError(where, "not in the model's reference schema")
+            raise RecordError(where, "not in the model's reference schema", "unknown_field")
         out[name] = _number(value, where) if kind == "numerical" else _category(value, where)
     return out
 

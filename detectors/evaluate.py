@@ -1,17 +1,40 @@
-"""One detection run's computation: pure, picklable, run in a worker process."""
+"""One detection run's computation: pure and picklable, run in a worker process.
+
+The reference arrives as Parquet bytes with its version; each worker decodes, samples
+and profiles a version once and keeps it (a per-process cache is the point of a worker)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from detectors.drift import ColumnSpec, detect_drift, drifted_share
+from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
+from detectors.multivariate import domain_classifier
+from detectors.performance import confidence, performance
+from detectors.quality import IntakeRejects, ReferenceProfile, data_quality, profile_reference
+from detectors.reference import from_parquet
 from detectors.result import ColumnResult
+from detectors.versions import compare_versions
 from detectors.window import as_reference_columns
 from service.config import EffectiveModelConfig
 from service.schema import ModelSchema
+
+VIEW_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class ReferencePayload:
+    version: str
+    parquet: bytes
+
+
+@dataclass
+class ReferenceView:
+    frame: pd.DataFrame
+    profile: ReferenceProfile
 
 
 @dataclass
@@ -21,43 +44,119 @@ class Evaluation:
     dataset_drift: bool | None = None
     drifted_share: float | None = None
     prediction: dict[str, Any] = field(default_factory=dict)
+    data_quality: dict[str, Any] = field(default_factory=dict)
+    performance: dict[str, Any] = field(default_factory=dict)
+    multivariate: dict[str, Any] = field(default_factory=dict)
+
+
+class ReferenceViews:
+    """Decoded, sampled and profiled references by (version, row cap)."""
+
+    def __init__(self, size: int = VIEW_CACHE_SIZE) -> None:
+        self._size = size
+        self._views: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
+
+    def get(self, payload: ReferencePayload, schema: ModelSchema, max_rows: int) -> ReferenceView:
+        key = (payload.version, max_rows)
+        if key not in self._views:
+            frame = sample_reference(from_parquet(payload.parquet), max_rows, payload.version)
+            self._views[key] = ReferenceView(frame, profile_reference(frame, schema))
+            if len(self._views) > self._size:
+                self._views.popitem(last=False)
+        self._views.move_to_end(key)
+        return self._views[key]
+
+
+# one per worker process: workers outlive runs, and a reference is immutable by version
+PROCESS_VIEWS = ReferenceViews()
+
+
+def sample_reference(frame: pd.DataFrame, max_rows: int, version: str) -> pd.DataFrame:
+    """At most max_rows rows, the same ones for the same version on every replica."""
+    if len(frame) <= max_rows:
+        return frame
+    seed = int(version.rsplit(":", 1)[-1][:8], 16)
+    return frame.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
 
 
 def column_specs(schema: ModelSchema, config: EffectiveModelConfig) -> list[ColumnSpec]:
     specs = []
     for name in sorted(schema.features):
         own = config.columns.get(name)
-        specs.append(
-            ColumnSpec(
-                name=name,
-                kind=schema.features[name],
-                method=(own.method if own and own.method else None) or config.drift_method,
-                threshold=(own.threshold if own and own.threshold is not None else None)
-                or config.drift_threshold,
-            )
+        method = own.method if own is not None and own.method else config.drift_method
+        threshold = (
+            own.threshold
+            if own is not None and own.threshold is not None
+            else config.drift_threshold
         )
+        specs.append(ColumnSpec(name, schema.features[name], method, threshold))
     return specs
 
 
-def evaluate(
+def drift_policy(config: EffectiveModelConfig) -> DriftPolicy:
+    return DriftPolicy(
+        default_methods=config.drift_method_policy,
+        effect_size_floor=config.effect_size_floor,
+        min_column_events=config.min_window_events,
+    )
+
+
+def _prediction_section(
     reference: pd.DataFrame,
+    current: pd.DataFrame,
+    window: pd.DataFrame,
+    schema: ModelSchema,
+    policy: DriftPolicy,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if schema.prediction and schema.prediction_kind:
+        spec = ColumnSpec(schema.prediction, schema.prediction_kind)
+        out["drift"] = detect_drift(reference, current, [spec], policy)[spec.name].model_dump()
+    reference_confidence = confidence(reference, schema)
+    window_confidence = confidence(current, schema)
+    if reference_confidence is not None and window_confidence is not None:
+        frames = (
+            pd.DataFrame({"confidence": reference_confidence}),
+            pd.DataFrame({"confidence": window_confidence}),
+        )
+        spec = ColumnSpec("confidence", "numerical")
+        out["confidence"] = detect_drift(*frames, [spec], policy)["confidence"].model_dump()
+        out["mean_confidence"] = {
+            "reference": float(reference_confidence.mean()),
+            "window": float(window_confidence.mean()),
+        }
+    versions = compare_versions(as_reference_columns(window, schema), schema, policy)
+    if versions:
+        out["versions"] = versions
+    return out
+
+
+def evaluate(
+    payload: ReferencePayload,
     window: pd.DataFrame,
     schema: ModelSchema,
     config: EffectiveModelConfig,
+    rejects: IntakeRejects,
 ) -> Evaluation:
     if len(window) < config.min_window_events:
         return Evaluation(status="insufficient_data")
+    view = PROCESS_VIEWS.get(payload, schema, config.reference_max_rows)
+    reference = view.frame
     current = as_reference_columns(window, schema)
-    columns = detect_drift(reference, current, column_specs(schema, config))
+    policy = drift_policy(config)
+    columns = detect_drift(reference, current, column_specs(schema, config), policy)
     share = drifted_share(columns)
-    prediction: dict[str, Any] = {}
-    if schema.prediction and schema.prediction_kind:
-        target = ColumnSpec(schema.prediction, schema.prediction_kind)
-        prediction = detect_drift(reference, current, [target])[schema.prediction].model_dump()
-    return Evaluation(
+    evaluation = Evaluation(
         status="ok",
         columns=columns,
         dataset_drift=None if share is None else share >= config.drift_share,
         drifted_share=share,
-        prediction=prediction,
+        prediction=_prediction_section(reference, current, window, schema, policy),
+        data_quality=data_quality(current, schema, view.profile, rejects),
+        performance=performance(reference, current, schema, config.min_labeled_events, policy),
     )
+    if config.multivariate_enabled:
+        evaluation.multivariate = domain_classifier(
+            reference, current, schema, config.multivariate_sample, config.multivariate_threshold
+        )
+    return evaluation

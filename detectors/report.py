@@ -7,6 +7,23 @@ import pandas as pd
 
 from detectors import evidently_compat  # noqa: F401  (warning filters before evidently)
 from detectors.drift import ColumnSpec, clean_column
+from detectors.evaluate import PROCESS_VIEWS, ReferencePayload, column_specs
+from detectors.window import as_reference_columns
+from service.config import EffectiveModelConfig
+from service.schema import ModelSchema
+
+
+def report_html_for(
+    payload: ReferencePayload,
+    window: pd.DataFrame,
+    schema: ModelSchema,
+    config: EffectiveModelConfig,
+    title: str,
+) -> str:
+    """The report of one run, from the same reference sample the run compared with."""
+    view = PROCESS_VIEWS.get(payload, schema, config.reference_max_rows)
+    current = as_reference_columns(window, schema)
+    return build_report_html(view.frame, current, column_specs(schema, config), title)
 
 
 def build_report_html(

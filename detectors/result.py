@@ -25,7 +25,9 @@ class ColumnResult(BaseModel):
     missing_share: float = 0.0
     reference_size: int = 0
     current_size: int = 0
-    status: Literal["ok", "no_data"] = "ok"
+    effect_size: float | None = None
+    effect_size_floor: float | None = None
+    status: Literal["ok", "insufficient_data", "error"] = "ok"
     note: str | None = None
 
 

@@ -1,5 +1,6 @@
-"""Detection runs: the I/O around the pure evaluation. Reads the window and the
-reference from Redis, evaluates off the event loop, stores the RunResult."""
+"""Detection runs: the I/O around the pure evaluation. Reads the window, its late
+labels, intake rejects and the reference from Redis; evaluates in the executor (a
+process pool, off the event loop); stores the RunResult."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from concurrent.futures import Executor
 
 import pandas as pd
 
-from collectors.store import EventStore
-from detectors.evaluate import Evaluation, column_specs, evaluate
-from detectors.reference import from_parquet
-from detectors.report import build_report_html
+from collectors.store import EVENT_ID, LABEL, EventStore
+from detectors.evaluate import Evaluation, ReferencePayload, evaluate
+from detectors.lease import RunLease, tick_of
+from detectors.quality import IntakeRejects
+from detectors.report import report_html_for
 from detectors.result import RunResult
 from detectors.runs import RunStore
-from detectors.window import as_reference_columns, iso, window_info
+from detectors.window import iso, window_info
 from service.clock import Clock
 from service.config import EffectiveModelConfig
 from service.registry import ModelRegistry
+from service.schema import ModelSchema
 
 log = logging.getLogger(__name__)
 REFERENCE_CACHE_SIZE = 8
@@ -36,27 +39,25 @@ class ReportUnavailableError(LookupError):
     pass
 
 
-class ReferenceCache:
-    """Each reference version is read and decoded once per process."""
+class ReferenceBytes:
+    """Each reference version is fetched from Redis once per process."""
 
     def __init__(self, registry: ModelRegistry, size: int = REFERENCE_CACHE_SIZE) -> None:
         self._registry = registry
         self._size = size
-        self._frames: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
+        self._payloads: OrderedDict[tuple[str, str], ReferencePayload] = OrderedDict()
 
-    async def load(self, model: str, version: str) -> pd.DataFrame:
+    async def load(self, model: str, version: str) -> ReferencePayload:
         key = (model, version)
-        if key in self._frames:
-            self._frames.move_to_end(key)
-            return self._frames[key]
-        data = await self._registry.reference_bytes(model, version)
-        if data is None:
-            raise UnknownModelError(f"reference {version} of model {model!r} is missing")
-        frame = await asyncio.to_thread(from_parquet, data)
-        self._frames[key] = frame
-        if len(self._frames) > self._size:
-            self._frames.popitem(last=False)
-        return frame
+        if key not in self._payloads:
+            data = await self._registry.reference_bytes(model, version)
+            if data is None:
+                raise UnknownModelError(f"reference {version} of model {model!r} is missing")
+            self._payloads[key] = ReferencePayload(version, data)
+            if len(self._payloads) > self._size:
+                self._payloads.popitem(last=False)
+        self._payloads.move_to_end(key)
+        return self._payloads[key]
 
 
 class DetectionRunner:
@@ -68,6 +69,7 @@ class DetectionRunner:
         clock: Clock,
         executor: Executor,
         config_for: Callable[[str], EffectiveModelConfig],
+        lease: RunLease,
         report_ttl_seconds: float = 86400.0,
     ) -> None:
         self._registry = registry
@@ -76,8 +78,46 @@ class DetectionRunner:
         self._clock = clock
         self._executor = executor
         self._config_for = config_for
+        self._lease = lease
         self._report_ttl = report_ttl_seconds
-        self.references = ReferenceCache(registry)
+        self.references = ReferenceBytes(registry)
+
+    async def run_scheduled(self, model: str) -> RunResult | None:
+        """The scheduled run of this tick, unless another replica holds its lease."""
+        interval = self._config_for(model).schedule_seconds
+        tick = tick_of(self._clock.now(), interval)
+        if not await self._lease.acquire(model, tick, ttl_seconds=2 * interval):
+            log.debug("tick %s of %s runs on another replica", tick, model)
+            return None
+        return await self.run(model, trigger="schedule")
+
+    async def _window(
+        self, model: str, schema: ModelSchema, since: float, until: float | None, max_events: int
+    ) -> pd.DataFrame:
+        window = await self._events.read_window(
+            model, since=since, until=until, max_events=max_events
+        )
+        if schema.prediction is not None and len(window):
+            late = await self._events.labels_for(model, window[EVENT_ID].tolist())
+            merged = [
+                own if own is not None else other
+                for own, other in zip(window[LABEL], late, strict=True)
+            ]
+            window[LABEL] = pd.Series(merged, dtype=object, index=window.index)
+        return window
+
+    async def _rejects(self, model: str, since: float, until: float) -> IntakeRejects:
+        totals = await self._events.rejects_between(model, since, until)
+        type_mismatches = {
+            name.removeprefix("features."): count
+            for name, count in totals.get("type_mismatch", {}).items()
+            if name.startswith("features.")
+        }
+        unknown = {
+            name.removeprefix("features."): count
+            for name, count in totals.get("unknown_field", {}).items()
+        }
+        return IntakeRejects(type_mismatches=type_mismatches, unknown_fields=unknown)
 
     async def run(self, model: str, trigger: str = "manual") -> RunResult:
         record = await self._registry.get(model)
@@ -86,12 +126,10 @@ class DetectionRunner:
         config = self._config_for(model)
         started = self._clock.now()
         began = time.perf_counter()
-        run_id = f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}"
-        window = await self._events.read_window(
-            model, since=started - config.window_seconds, max_events=config.window_max_events
-        )
+        since = started - config.window_seconds
+        window = await self._window(model, record.schema, since, None, config.window_max_events)
         result = RunResult(
-            run_id=run_id,
+            run_id=f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}",
             model=model,
             status="ok",
             trigger="schedule" if trigger == "schedule" else "manual",
@@ -102,17 +140,17 @@ class DetectionRunner:
             drift_share_threshold=config.drift_share,
         )
         try:
-            reference = await self.references.load(model, record.active_version)
+            payload = await self.references.load(model, record.active_version)
+            rejects = await self._rejects(model, since, started)
             loop = asyncio.get_running_loop()
             evaluation: Evaluation = await loop.run_in_executor(
-                self._executor, evaluate, reference, window, record.schema, config
+                self._executor, evaluate, payload, window, record.schema, config, rejects
             )
             result = _with_evaluation(result, evaluation)
         except Exception as exc:  # a run must report, never take the scheduler down
-            log.exception("detection run %s of %s failed", run_id, model)
-            result = result.model_copy(
-                update={"status": "error", "error": f"{type(exc).__name__}: {exc}"}
-            )
+            log.exception("detection run %s of %s failed", result.run_id, model)
+            error = f"{type(exc).__name__}: {exc}"
+            result = result.model_copy(update={"status": "error", "error": error})
         result.duration_seconds = time.perf_counter() - began
         await self._runs.save(result)
         return result
@@ -129,23 +167,30 @@ class DetectionRunner:
             raise UnknownModelError(f"run {run_id} of model {model!r}")
         if result.status != "ok" or result.window.start is None or result.window.end is None:
             raise ReportUnavailableError(f"run {run_id} has status {result.status}: no report")
-        window = await self._events.read_window(
+        config = self._config_for(model)
+        window = await self._window(
             model,
-            since=_epoch(result.window.start),
-            until=_epoch(result.window.end),
-            max_events=self._config_for(model).window_max_events,
+            record.schema,
+            _epoch(result.window.start),
+            _epoch(result.window.end),
+            config.window_max_events,
         )
         if len(window) < result.window.events:
             raise ReportUnavailableError(
                 f"run {run_id}: its window events were trimmed by retention; run again"
             )
-        version = result.reference_version or record.active_version
-        reference = await self.references.load(model, version)
-        specs = column_specs(record.schema, self._config_for(model))
-        current = as_reference_columns(window, record.schema)
+        payload = await self.references.load(
+            model, result.reference_version or record.active_version
+        )
         loop = asyncio.get_running_loop()
         html: str = await loop.run_in_executor(
-            self._executor, build_report_html, reference, current, specs, f"{model} · run {run_id}"
+            self._executor,
+            report_html_for,
+            payload,
+            window,
+            record.schema,
+            config,
+            f"{model} · run {run_id}",
         )
         data = html.encode()
         await self._runs.cache_report(model, run_id, data, self._report_ttl)
@@ -164,5 +209,8 @@ def _with_evaluation(result: RunResult, evaluation: Evaluation) -> RunResult:
             "dataset_drift": evaluation.dataset_drift,
             "drifted_share": evaluation.drifted_share,
             "prediction": evaluation.prediction,
+            "data_quality": evaluation.data_quality,
+            "performance": evaluation.performance,
+            "multivariate": evaluation.multivariate,
         }
     )

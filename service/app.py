@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -20,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from collectors.store import EventStore
+from detectors.lease import RunLease
 from detectors.runner import DetectionRunner
 from detectors.runs import RunStore
 from service import routes_intake, routes_models, routes_ops, routes_runs
@@ -133,8 +136,9 @@ def _build_services(
     events = EventStore(redis, keys)
     runs = RunStore(redis, keys, settings.run_history)
     model_configs = load_models_file(settings.models_file)
+    lease = RunLease(redis, keys, holder=f"{socket.gethostname()}:{os.getpid()}")
     runner = DetectionRunner(
-        registry, events, runs, clock, executor, partial(config_for, settings, model_configs)
+        registry, events, runs, clock, executor, partial(config_for, settings, model_configs), lease
     )
     return Services(
         settings=settings,
@@ -152,5 +156,6 @@ def _build_services(
 
 
 async def _scheduled_run(services: Services, model: str) -> None:
-    result = await services.runner.run(model, trigger="schedule")
-    services.metrics.observe_run(result)
+    result = await services.runner.run_scheduled(model)
+    if result is not None:
+        services.metrics.observe_run(result)

@@ -32,6 +32,19 @@ class Settings(BaseSettings):
     window_max_events: int = Field(default=100_000, gt=0, description="window size cap")
     min_window_events: int = Field(default=200, ge=1, description="below: insufficient_data")
     drift_share: float = Field(default=0.5, gt=0, le=1, description="dataset drift share")
+    drift_method_policy: Literal["distance", "evidently"] = Field(
+        default="distance", description="default methods: distances at all sizes, or Evidently's"
+    )
+    effect_size_floor: float = Field(
+        default=0.1, ge=0, description="p-value methods also need this effect size to drift"
+    )
+    reference_max_rows: int = Field(
+        default=100_000, gt=0, description="reference rows compared (deterministic sample)"
+    )
+    min_labeled_events: int = Field(default=50, ge=1, description="labels needed for quality")
+    multivariate_enabled: bool = True
+    multivariate_sample: int = Field(default=2000, ge=100, description="rows per side")
+    multivariate_threshold: float = Field(default=0.6, gt=0.5, le=1, description="domain AUC")
 
     retention_seconds: float = Field(default=7 * 86400, gt=0, description="event retention age")
     retention_max_events: int = Field(default=1_000_000, gt=0, description="events kept/model")
@@ -69,6 +82,9 @@ class ModelConfig(BaseModel):
     drift_share: float | None = Field(default=None, gt=0, le=1)
     drift_method: DriftMethod | None = None
     drift_threshold: float | None = None
+    drift_method_policy: Literal["distance", "evidently"] | None = None
+    effect_size_floor: float | None = Field(default=None, ge=0)
+    multivariate_threshold: float | None = Field(default=None, gt=0.5, le=1)
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -103,6 +119,13 @@ class EffectiveModelConfig(BaseModel):
     drift_share: float
     drift_method: DriftMethod | None
     drift_threshold: float | None
+    drift_method_policy: Literal["distance", "evidently"]
+    effect_size_floor: float
+    reference_max_rows: int
+    min_labeled_events: int
+    multivariate_enabled: bool
+    multivariate_sample: int
+    multivariate_threshold: float
     columns: dict[str, ColumnDrift]
 
 
@@ -119,5 +142,12 @@ def effective_config(settings: Settings, model: ModelConfig) -> EffectiveModelCo
         drift_share=pick(model.drift_share, settings.drift_share),
         drift_method=model.drift_method,
         drift_threshold=model.drift_threshold,
+        drift_method_policy=model.drift_method_policy or settings.drift_method_policy,
+        effect_size_floor=pick(model.effect_size_floor, settings.effect_size_floor),
+        reference_max_rows=settings.reference_max_rows,
+        min_labeled_events=settings.min_labeled_events,
+        multivariate_enabled=settings.multivariate_enabled,
+        multivariate_sample=settings.multivariate_sample,
+        multivariate_threshold=pick(model.multivariate_threshold, settings.multivariate_threshold),
         columns=model.columns,
     )

@@ -53,8 +53,13 @@ class Keys:
         """Hash: "any" and "ok" -> the newest run id of each."""
         return self._m(model, "runs:latest")
 
+    def rejects(self, model: str, minute: int) -> str:
+        """Hash: "reason|field" -> records rejected in that minute."""
+        return self._m(model, f"rejects:{minute}")
+
     def report(self, model: str, run_id: str) -> str:
         return self._m(model, f"report:{run_id}")
 
-    def run_lease(self, model: str) -> str:
-        return self._m(model, "lease")
+    def run_lease(self, model: str, tick: int) -> str:
+        """Held by the one replica that runs this model's detection for this tick."""
+        return self._m(model, f"lease:{tick}")

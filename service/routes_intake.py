@@ -23,13 +23,14 @@ def _normalize_all(
     events: list[Event] = []
     errors: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        if isinstance(record, UnparsableRecord):
-            errors.append({"index": index, "field": "record", "error": record.error})
-            continue
         try:
+            if isinstance(record, UnparsableRecord):
+                raise RecordError("record", record.error)
             events.append(normalize_record(record, model, schema, now))
         except RecordError as exc:
-            errors.append({"index": index, "field": exc.field, "error": str(exc)})
+            errors.append(
+                {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
+            )
     return events, errors
 
 
@@ -57,6 +58,12 @@ async def post_events(model: str, request: Request) -> JSONResponse:
     events, errors = _normalize_all(records, model, schema, now)
     stored = await services.events.append(
         model, events, layout_for(schema), services.retention(), now
+    )
+    await services.events.count_rejects(
+        model,
+        [(error["reason"], error["field"]) for error in errors],
+        now,
+        services.settings.retention_seconds,
     )
     counter = services.metrics.events
     counter.labels(model, "http", "accepted").inc(stored.accepted)
@@ -103,7 +110,9 @@ async def post_labels(model: str, request: Request) -> JSONResponse:
             event_id, value = _label_value(record, schema)
             labels[event_id] = value
         except RecordError as exc:
-            errors.append({"index": index, "field": exc.field, "error": str(exc)})
+            errors.append(
+                {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
+            )
     accepted, unknown = await services.events.put_labels(
         model, labels, services.settings.label_ttl_seconds
     )

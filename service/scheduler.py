@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -31,6 +32,9 @@ class DetectionScheduler:
             self._tick,
             "interval",
             seconds=interval_seconds,
+            # every replica fires at the same instants (multiples of the interval since the
+            # epoch), so the run lease of a tick has one winner
+            start_date=datetime(1970, 1, 1, tzinfo=UTC),
             args=[model],
             id=job_id,
             coalesce=True,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.drift import ColumnSpec, detect_drift, drifted_share
+from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
 from detectors.report import build_report_html
 from tests.data import credit_reference
 
@@ -44,14 +44,22 @@ def test_shifted_feature_is_flagged_alone() -> None:
     assert drifted_share(results) == pytest.approx(1 / 3)
 
 
-def test_default_methods_follow_evidently() -> None:
+def test_default_methods_are_distances_at_every_size() -> None:
     results = detect_drift(credit_reference(), window(2000, seed=2), SPECS)
-    # Evidently: large numerical reference -> normed Wasserstein, categorical -> Jensen-Shannon
     assert results["income"].method == "wasserstein"
     assert results["region"].method == "jensenshannon"
     small = detect_drift(credit_reference(500), window(300, seed=3), SPECS)
+    assert small["income"].method == "wasserstein"
+    assert small["region"].method == "jensenshannon"
+
+
+def test_evidently_policy_defers_to_evidently_defaults() -> None:
+    policy = DriftPolicy(default_methods="evidently")
+    small = detect_drift(credit_reference(500), window(300, seed=3), SPECS, policy)
     assert small["income"].method == "ks"
     assert small["region"].method == "chisquare"
+    large = detect_drift(credit_reference(), window(2000, seed=2), SPECS, policy)
+    assert large["income"].method == "wasserstein"
 
 
 def test_configured_method_and_threshold_are_used() -> None:
@@ -65,9 +73,9 @@ def test_an_empty_column_is_no_data_and_does_not_fail_the_others() -> None:
     current["income"] = np.nan
     current = current.drop(columns=["region"])
     results = detect_drift(credit_reference(), current, SPECS)
-    assert results["income"].status == "no_data"
+    assert results["income"].status == "insufficient_data"
     assert results["income"].missing_share == 1.0
-    assert results["region"].status == "no_data"
+    assert results["region"].status == "insufficient_data"
     assert results["age"].drifted is True
     assert drifted_share(results) == 1.0
 
@@ -88,6 +96,21 @@ def test_scores_match_evidently_value_drift_report() -> None:
     theirs = {metric["config"]["column"]: metric["value"] for metric in snapshot.dict()["metrics"]}
     for name, result in ours.items():
         assert result.score == pytest.approx(theirs[name], rel=1e-9)
+
+
+def test_small_columns_are_insufficient_data() -> None:
+    results = detect_drift(credit_reference(), window(150, seed=6, age_shift=20), SPECS)
+    assert {result.status for result in results.values()} == {"insufficient_data"}
+    assert all(result.drifted is None for result in results.values())
+    assert "150 usable values" in (results["age"].note or "")
+
+
+def test_a_failing_column_is_an_error_of_that_column_only() -> None:
+    specs = [ColumnSpec("age", "numerical", method="no_such_method"), SPECS[1]]
+    results = detect_drift(credit_reference(), window(1000, seed=7), specs)
+    assert results["age"].status == "error"
+    assert "no_such_method" in (results["age"].note or "")
+    assert results["income"].status == "ok"
 
 
 def test_report_html_names_the_columns() -> None:

@@ -168,7 +168,8 @@ async def test_drifted_window_is_flagged_and_same_distribution_is_not(harness: H
     assert drifted["columns"]["age"]["drifted"] is True
     assert drifted["columns"]["income"]["drifted"] is False
     assert drifted["drifted_share"] == pytest.approx(1 / 3)
-    assert drifted["prediction"]["drifted"] is True
+    assert drifted["prediction"]["drift"]["drifted"] is True
+    assert drifted["prediction"]["confidence"]["drifted"] is True
 
     history = (await harness.client.get("/v1/models/credit/runs")).json()["runs"]
     assert [run["run_id"] for run in history] == [drifted["run_id"], calm["run_id"]]

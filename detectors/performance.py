@@ -1,0 +1,115 @@
+"""Model quality once ground truth arrives: classification or regression metrics for
+the window and for the reference, their drop, label coverage, and label drift."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from detectors.drift import ColumnSpec, DriftPolicy, column_drift
+from service.schema import ModelSchema
+
+
+def _binary_scores(frame: pd.DataFrame, schema: ModelSchema, positive: str) -> pd.Series | None:
+    column = schema.scores.get(positive)
+    if column is None or column not in frame:
+        return None
+    scores = pd.to_numeric(frame[column], errors="coerce")
+    return None if scores.isna().any() else scores
+
+
+def classification_quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+    truth = frame[schema.label_column].astype(str)
+    predicted = frame[schema.prediction_column].astype(str)
+    classes = sorted(set(truth) | set(predicted))
+    positive = schema.positive_class
+    binary = len(classes) <= 2 and positive is not None
+    averaging: dict[str, Any] = (
+        {"average": "binary", "pos_label": positive} if binary else {"average": "macro"}
+    )
+    if binary and positive not in classes:
+        averaging = {"average": "macro"}
+    out = {
+        "accuracy": float(skm.accuracy_score(truth, predicted)),
+        "precision": float(skm.precision_score(truth, predicted, zero_division=0, **averaging)),
+        "recall": float(skm.recall_score(truth, predicted, zero_division=0, **averaging)),
+        "f1": float(skm.f1_score(truth, predicted, zero_division=0, **averaging)),
+    }
+    scores = _binary_scores(frame, schema, positive) if positive else None
+    if scores is not None and truth.nunique() == 2:
+        out["roc_auc"] = float(skm.roc_auc_score(truth == positive, scores))
+    return out
+
+
+def regression_quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+    truth = pd.to_numeric(frame[schema.label_column], errors="coerce")
+    predicted = pd.to_numeric(frame[schema.prediction_column], errors="coerce")
+    error = (predicted - truth).dropna()
+    return {
+        "mae": float(error.abs().mean()),
+        "rmse": float(math.sqrt((error**2).mean())),
+        "mean_error": float(error.mean()),
+    }
+
+
+def _quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+    if schema.prediction_kind == "numerical":
+        return regression_quality(frame, schema)
+    return classification_quality(frame, schema)
+
+
+def _labeled(frame: pd.DataFrame, schema: ModelSchema) -> pd.DataFrame:
+    needed = [schema.label_column, schema.prediction_column]
+    if any(column not in frame for column in needed):
+        return frame.iloc[0:0]
+    return frame.dropna(subset=needed)
+
+
+def performance(
+    reference: pd.DataFrame,
+    window: pd.DataFrame,
+    schema: ModelSchema,
+    min_labels: int,
+    policy: DriftPolicy,
+) -> dict[str, Any]:
+    """Empty when the model has no prediction column; otherwise coverage always, and
+    metrics once at least `min_labels` window events carry ground truth."""
+    if schema.prediction is None or schema.prediction_kind is None:
+        return {}
+    labeled = _labeled(window, schema)
+    out: dict[str, Any] = {
+        "task": "regression" if schema.prediction_kind == "numerical" else "classification",
+        "labeled_events": len(labeled),
+        "label_coverage": len(labeled) / len(window) if len(window) else 0.0,
+        "min_labeled_events": min_labels,
+    }
+    if len(labeled) < min_labels:
+        return {**out, "status": "insufficient_labels"}
+    current = _quality(labeled, schema)
+    out.update({"status": "ok", "window": current})
+    reference_labeled = _labeled(reference, schema) if schema.label else reference.iloc[0:0]
+    if len(reference_labeled):
+        baseline = _quality(reference_labeled, schema)
+        out["reference"] = baseline
+        out["drop"] = {name: baseline[name] - current[name] for name in current if name in baseline}
+        spec = ColumnSpec(schema.label_column, schema.prediction_kind)
+        out["label_drift"] = column_drift(
+            reference_labeled[schema.label_column], labeled[schema.label_column], spec, policy
+        ).model_dump()
+    return out
+
+
+def confidence(frame: pd.DataFrame, schema: ModelSchema) -> pd.Series | None:
+    """The model's confidence per event: the top class probability when several class
+    scores are known, else the positive class's probability."""
+    columns = [column for column in schema.scores.values() if column in frame]
+    if not columns:
+        return None
+    scores = frame[columns].apply(pd.to_numeric, errors="coerce")
+    values = scores.max(axis=1) if len(columns) > 1 else scores[columns[0]]
+    finite: pd.Series = values.astype("float64").replace([np.inf, -np.inf], np.nan)
+    return finite
