@@ -73,9 +73,14 @@ class LatestRunsCollector(Collector):
         self._latest_ok = latest_ok
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        ok_runs = list(self._latest_ok.values())
         yield from _run_gauges(self._latest.values())
-        yield from _column_gauges(self._latest_ok.values())
-        yield _last_success(self._latest_ok.values())
+        yield from _column_gauges(ok_runs)
+        yield from _prediction_gauges(ok_runs)
+        yield from _quality_gauges(ok_runs)
+        yield from _performance_gauges(ok_runs)
+        yield from _multivariate_gauges(ok_runs)
+        yield _last_success(ok_runs)
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -150,3 +155,114 @@ def _last_success(results: Iterable[RunResult]) -> GaugeMetricFamily:
     for result in results:
         gauge.add_metric([result.model], datetime.fromisoformat(result.started_at).timestamp())
     return gauge
+
+
+def _verdict_gauges(
+    prefix: str, what: str, results: Iterable[RunResult], section: str
+) -> Iterator[GaugeMetricFamily]:
+    score = _gauge(f"{prefix}_score", f"Drift score of the {what}.", ["model", "method"])
+    drifted = _gauge(f"{prefix}ed", f"1 when the {what} drifted.", ["model"])
+    for result in results:
+        verdict = result.prediction.get(section) or {}
+        if verdict.get("score") is None or verdict.get("drifted") is None:
+            continue
+        score.add_metric([result.model, verdict.get("method") or ""], verdict["score"])
+        drifted.add_metric([result.model], float(verdict["drifted"]))
+    yield from (score, drifted)
+
+
+def _prediction_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
+    yield from _verdict_gauges("driftmon_prediction_drift", "prediction column", results, "drift")
+    yield from _verdict_gauges(
+        "driftmon_confidence_drift", "model confidence", results, "confidence"
+    )
+    mean = _gauge(
+        "driftmon_mean_confidence",
+        "Mean top-class probability, in the window and in the reference.",
+        ["model", "dataset"],
+    )
+    for result in results:
+        for dataset, value in (result.prediction.get("mean_confidence") or {}).items():
+            mean.add_metric([result.model, dataset], value)
+    yield mean
+
+
+QUALITY_SHARES = (
+    (
+        "unseen_category_share",
+        "driftmon_column_unseen_category_share",
+        "Share of window values that are categories the reference never had.",
+    ),
+    (
+        "out_of_range_share",
+        "driftmon_column_out_of_range_share",
+        "Share of window values outside the reference's range.",
+    ),
+    (
+        "type_mismatches",
+        "driftmon_column_type_mismatches",
+        "Records rejected during the window for a wrong type in this column.",
+    ),
+)
+
+
+def _quality_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
+    families = {key: _gauge(name, doc, ["model", "column"]) for key, name, doc in QUALITY_SHARES}
+    findings = _gauge(
+        "driftmon_data_quality_findings",
+        "Data-quality findings of the latest run, by check and severity.",
+        ["model", "check", "severity"],
+    )
+    for result in results:
+        quality = result.data_quality
+        for column, stats in (quality.get("columns") or {}).items():
+            if column not in result.columns:  # only schema columns become label values
+                continue
+            for key, family in families.items():
+                if key in stats:
+                    family.add_metric([result.model, column], float(stats[key]))
+        counts: dict[tuple[str, str], int] = {}
+        for finding in quality.get("findings") or []:
+            check_severity = (str(finding["check"]), str(finding["severity"]))
+            counts[check_severity] = counts.get(check_severity, 0) + 1
+        for (check, severity), count in counts.items():
+            findings.add_metric([result.model, check, severity], count)
+    yield from families.values()
+    yield findings
+
+
+def _performance_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
+    quality = _gauge(
+        "driftmon_model_quality",
+        "Model quality from ground truth (accuracy, f1, roc_auc, mae, ...).",
+        ["model", "metric", "dataset"],
+    )
+    coverage = _gauge(
+        "driftmon_label_coverage_ratio", "Share of window events with ground truth.", ["model"]
+    )
+    for result in results:
+        performance = result.performance
+        if "label_coverage" in performance:
+            coverage.add_metric([result.model], performance["label_coverage"])
+        for dataset in ("window", "reference"):
+            for metric, value in (performance.get(dataset) or {}).items():
+                quality.add_metric([result.model, metric, dataset], value)
+    yield from (quality, coverage)
+
+
+def _multivariate_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
+    score = _gauge(
+        "driftmon_multivariate_drift_score",
+        "Cross-validated ROC AUC of a classifier telling window from reference (0.5: same).",
+        ["model", "method"],
+    )
+    drifted = _gauge(
+        "driftmon_multivariate_drifted", "1 when the joint distribution shifted.", ["model"]
+    )
+    for result in results:
+        multivariate = result.multivariate
+        if multivariate.get("score") is None:
+            continue
+        score.add_metric([result.model, multivariate["method"]], multivariate["score"])
+        drifted.add_metric([result.model], float(multivariate["drifted"]))
+    yield from (score, drifted)

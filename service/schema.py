@@ -28,13 +28,15 @@ class ModelSchema:
     def categorical(self) -> list[str]:
         return sorted(name for name, kind in self.features.items() if kind == "categorical")
 
+    # without a role in the reference, window columns keep internal names that no
+    # feature can collide with
     @property
     def prediction_column(self) -> str:
-        return self.prediction or "prediction"
+        return self.prediction or "__prediction"
 
     @property
     def label_column(self) -> str:
-        return self.label or "label"
+        return self.label or "__label"
 
     def columns(self) -> dict[str, str]:
         """Every column of the reference with its kind or role, for display."""

@@ -36,8 +36,12 @@ def harness_settings(redis_url: str, key_prefix: str, **overrides: object) -> Se
     return Settings(**values)  # type: ignore[arg-type]
 
 
-async def start_harness(settings: Settings) -> AsyncIterator[Harness]:
-    clock = ManualClock(start=time.time())
+async def start_harness(
+    settings: Settings, clock: ManualClock | None = None
+) -> AsyncIterator[Harness]:
+    """The app with its lifespan running. The clock is manual unless one is given; a
+    ManualClock subclass that reads real time serves tests that need the scheduler's."""
+    clock = clock or ManualClock(start=time.time())
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
