@@ -1,0 +1,177 @@
+"""Detection benchmark: a 100k-event window against a 100k-row reference, 20 numerical
+and 5 categorical columns (the issue's figures). Everything is measured in this run:
+
+- window build: reading the 100k events back from Redis as a DataFrame;
+- driftmon column drift (detect_drift: Evidently's tests, no report machinery);
+- driftmon full evaluation (drift + prediction + data quality + multivariate);
+- Evidently's DataDriftPreset on the same data (the baseline to beat, >= 4x);
+- the same tests computed with scipy directly (the floor, within 2.5x);
+and checks that driftmon's scores equal DataDriftPreset's.
+
+    python -m bench.detection_bench [--rows 100000] [--redis-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from redis.asyncio import Redis
+from scipy import stats
+from scipy.spatial import distance
+from service.embedded_redis import EmbeddedRedis
+
+from bench.window_bench import CATEGORICAL, NUMERICAL, T0, make_events, show
+from collectors.store import EventStore, Layout, RetentionPolicy
+from detectors.drift import ColumnSpec, detect_drift
+from detectors.evaluate import ReferencePayload, evaluate
+from detectors.quality import IntakeRejects
+from detectors.reference import to_parquet
+from service.config import ModelConfig, Settings, effective_config
+from service.keys import Keys
+from service.schema import ModelSchema
+
+T = TypeVar("T")
+SPECS = [ColumnSpec(name, "numerical") for name in NUMERICAL] + [
+    ColumnSpec(name, "categorical") for name in CATEGORICAL
+]
+
+
+def timed(action: Callable[[], T]) -> tuple[T, float]:
+    began = time.perf_counter()
+    value = action()
+    return value, time.perf_counter() - began
+
+
+def reference_frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    columns: dict[str, Any] = {name: rng.normal(size=rows) for name in NUMERICAL}
+    for name in CATEGORICAL:
+        columns[name] = rng.choice(["alpha", "beta", "gamma", "delta"], rows)
+    return pd.DataFrame(columns)
+
+
+def scipy_scores(reference: pd.DataFrame, window: pd.DataFrame) -> dict[str, float]:
+    """The same statistics straight from scipy: normed Wasserstein, and Jensen-Shannon
+    distance of category shares."""
+    scores: dict[str, float] = {}
+    for name in NUMERICAL:
+        ref = reference[name].to_numpy()
+        norm = max(float(np.std(ref)), 0.001)
+        scores[name] = stats.wasserstein_distance(ref, window[name].to_numpy()) / norm
+    for name in CATEGORICAL:
+        ref_counts = reference[name].value_counts(normalize=True)
+        cur_counts = window[name].value_counts(normalize=True)
+        keys = sorted(set(ref_counts.index) | set(cur_counts.index))
+        scores[name] = float(
+            distance.jensenshannon(
+                ref_counts.reindex(keys, fill_value=0), cur_counts.reindex(keys, fill_value=0)
+            )
+        )
+    return scores
+
+
+def preset_scores(reference: pd.DataFrame, window: pd.DataFrame) -> dict[str, float]:
+    warnings.simplefilter("ignore")
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=list(NUMERICAL), categorical_columns=list(CATEGORICAL)
+    )
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(window, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    return {
+        metric["config"]["column"]: float(metric["value"])
+        for metric in snapshot.dict()["metrics"]
+        if metric["config"].get("column")
+    }
+
+
+async def build_window(redis: Redis, rows: int) -> tuple[pd.DataFrame, float]:
+    keys = Keys("bench-detect:")
+    store = EventStore(redis, keys)
+    policy = RetentionPolicy(max_age_seconds=86400, max_events=10 * rows)
+    events = make_events(rows, seed=2)
+    for start in range(0, rows, 1000):
+        chunk = events[start : start + 1000]
+        await store.append("d", chunk, Layout(NUMERICAL, CATEGORICAL), policy, now=T0)
+    began = time.perf_counter()
+    window = await store.read_window("d", T0 - 1, rows)
+    seconds = time.perf_counter() - began
+    await redis.flushdb()
+    return window, seconds
+
+
+async def window_from_redis(url: str | None, rows: int) -> tuple[pd.DataFrame, float]:
+    if url:
+        redis = Redis.from_url(url)
+        try:
+            return await build_window(redis, rows)
+        finally:
+            await redis.aclose()
+    with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(Path(data_dir)) as embedded:
+        redis = Redis.from_url(embedded.url)
+        try:
+            return await build_window(redis, rows)
+        finally:
+            await redis.aclose()
+
+
+def full_evaluation(reference: pd.DataFrame, window: pd.DataFrame) -> float:
+    schema = ModelSchema(
+        features={
+            **dict.fromkeys(NUMERICAL, "numerical"),
+            **dict.fromkeys(CATEGORICAL, "categorical"),
+        }  # type: ignore[dict-item]
+    )
+    payload = ReferencePayload("sha256:00000000bench", to_parquet(reference))
+    config = effective_config(Settings(), ModelConfig(name="bench"))
+    evaluate(payload, window.iloc[:1000], schema, config, IntakeRejects({}, {}))  # warm the cache
+    _, seconds = timed(lambda: evaluate(payload, window, schema, config, IntakeRejects({}, {})))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--redis-url", default=None, help="default: an embedded Redis")
+    args = parser.parse_args()
+    window, build_seconds = asyncio.run(window_from_redis(args.redis_url, args.rows))
+    reference = reference_frame(args.rows)
+    detect_drift(reference.iloc[:2000], window.iloc[:2000], SPECS)  # import and warm up
+    ours, ours_seconds = timed(lambda: detect_drift(reference, window, SPECS))
+    scipy_result, scipy_seconds = timed(lambda: scipy_scores(reference, window))
+    preset, preset_seconds = timed(
+        lambda: preset_scores(reference, window[list(reference.columns)])
+    )
+    full_seconds = full_evaluation(reference, window)
+
+    show("data", f"window {len(window):,} x reference {len(reference):,}, 20 num + 5 cat")
+    show("window build (Redis -> DataFrame)", f"{build_seconds:.3f} s")
+    show("driftmon column drift", f"{ours_seconds:.3f} s")
+    show("driftmon full evaluation", f"{full_seconds:.3f} s (drift, quality, multivariate)")
+    show("Evidently DataDriftPreset", f"{preset_seconds:.3f} s")
+    show("scipy directly", f"{scipy_seconds:.3f} s")
+    show("speed-up vs DataDriftPreset", f"{preset_seconds / ours_seconds:.1f}x (goal >= 4x)")
+    show("cost vs scipy", f"{ours_seconds / scipy_seconds:.2f}x (goal <= 2.5x)")
+    worst_preset = max(abs((ours[name].score or 0) - preset[name]) for name in preset)
+    worst_scipy = max(abs((ours[name].score or 0) - scipy_result[name]) for name in scipy_result)
+    show("max |driftmon - DataDriftPreset|", f"{worst_preset:.2e}")
+    show("max |driftmon - scipy|", f"{worst_scipy:.2e}")
+
+
+if __name__ == "__main__":
+    main()
