@@ -27,7 +27,6 @@ import pandas as pd
 from redis.asyncio import Redis
 from scipy import stats
 from scipy.spatial import distance
-from service.embedded_redis import EmbeddedRedis
 
 from bench.window_bench import CATEGORICAL, NUMERICAL, T0, make_events, show
 from collectors.store import EventStore, Layout, RetentionPolicy
@@ -36,8 +35,9 @@ from detectors.evaluate import ReferencePayload, evaluate
 from detectors.quality import IntakeRejects
 from detectors.reference import to_parquet
 from service.config import ModelConfig, Settings, effective_config
+from service.embedded_redis import EmbeddedRedis
 from service.keys import Keys
-from service.schema import ModelSchema
+from service.schema import ColumnKind, ModelSchema
 
 T = TypeVar("T")
 SPECS = [ColumnSpec(name, "numerical") for name in NUMERICAL] + [
@@ -129,12 +129,9 @@ async def window_from_redis(url: str | None, rows: int) -> tuple[pd.DataFrame, f
 
 
 def full_evaluation(reference: pd.DataFrame, window: pd.DataFrame) -> float:
-    schema = ModelSchema(
-        features={
-            **dict.fromkeys(NUMERICAL, "numerical"),
-            **dict.fromkeys(CATEGORICAL, "categorical"),
-        }  # type: ignore[dict-item]
-    )
+    features: dict[str, ColumnKind] = dict.fromkeys(NUMERICAL, "numerical")
+    features.update(dict.fromkeys(CATEGORICAL, "categorical"))
+    schema = ModelSchema(features=features)
     payload = ReferencePayload("sha256:00000000bench", to_parquet(reference))
     config = effective_config(Settings(), ModelConfig(name="bench"))
     evaluate(payload, window.iloc[:1000], schema, config, IntakeRejects({}, {}))  # warm the cache

@@ -21,7 +21,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from collectors.store import EventStore
+from collectors.intake import Intake
+from collectors.store import EventStore, RetentionPolicy
 from detectors.lease import RunLease
 from detectors.runner import DetectionRunner
 from detectors.runs import RunStore
@@ -140,6 +141,14 @@ def _build_services(
     runner = DetectionRunner(
         registry, events, runs, clock, executor, partial(config_for, settings, model_configs), lease
     )
+    intake = Intake(
+        registry,
+        events,
+        clock,
+        metrics,
+        RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
+        settings.label_ttl_seconds,
+    )
     return Services(
         settings=settings,
         keys=keys,
@@ -151,6 +160,7 @@ def _build_services(
         events=events,
         runs=runs,
         runner=runner,
+        intake=intake,
         model_configs=model_configs,
     )
 

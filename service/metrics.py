@@ -27,10 +27,16 @@ class Metrics:
             ["model", "source", "outcome"],
             registry=registry,
         )
+        self.rejects = Counter(
+            "driftmon_events_rejected_by_reason",
+            "Records rejected at intake, by reason (invalid, type_mismatch, unknown_field).",
+            ["model", "source", "reason"],
+            registry=registry,
+        )
         self.labels = Counter(
             "driftmon_labels",
             "Ground-truth labels received, by outcome (accepted, unknown event).",
-            ["model", "outcome"],
+            ["model", "source", "outcome"],
             registry=registry,
         )
         self.runs = Counter(
@@ -55,6 +61,15 @@ class Metrics:
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
         self.latest = LatestRunsCollector()
         registry.register(self.latest)
+
+    def count_events(self, model: str, source: str, outcome: str, amount: int) -> None:
+        self.events.labels(model, source, outcome).inc(amount)
+
+    def count_rejects(self, model: str, source: str, reason: str, amount: int) -> None:
+        self.rejects.labels(model, source, reason).inc(amount)
+
+    def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None:
+        self.labels.labels(model, source, outcome).inc(amount)
 
     def observe_run(self, result: RunResult) -> None:
         self.runs.labels(result.model, result.status, result.trigger).inc()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import httpx
 from redis.asyncio import Redis
 
-from collectors.store import EventStore, Layout, RetentionPolicy
+from collectors.intake import Intake
+from collectors.store import EventStore
 from detectors.runner import DetectionRunner
 from detectors.runs import RunStore
 from service.clock import Clock
@@ -15,7 +16,6 @@ from service.config import EffectiveModelConfig, ModelConfig, Settings, effectiv
 from service.keys import Keys
 from service.metrics import Metrics
 from service.registry import ModelRegistry
-from service.schema import ModelSchema
 
 
 @dataclass
@@ -30,23 +30,14 @@ class Services:
     events: EventStore
     runs: RunStore
     runner: DetectionRunner
+    intake: Intake
     model_configs: dict[str, ModelConfig]
 
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)
-
-    def retention(self) -> RetentionPolicy:
-        return RetentionPolicy(
-            max_age_seconds=self.settings.retention_seconds,
-            max_events=self.settings.retention_max_events,
-        )
 
 
 def config_for(
     settings: Settings, model_configs: dict[str, ModelConfig], model: str
 ) -> EffectiveModelConfig:
     return effective_config(settings, model_configs.get(model) or ModelConfig(name=model))
-
-
-def layout_for(schema: ModelSchema) -> Layout:
-    return Layout(numerical=tuple(schema.numerical), categorical=tuple(schema.categorical))

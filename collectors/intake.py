@@ -1,0 +1,130 @@
+"""The one path every collector takes: validate records against the model's schema,
+store the good ones idempotently, count and remember the rejects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from collectors.body import UnparsableRecord
+from collectors.events import Event, RecordError, normalize_record
+from collectors.store import EventStore, Layout, RetentionPolicy
+from service.clock import Clock
+from service.registry import ModelRegistry
+from service.schema import ModelSchema
+
+
+class IntakeCounter(Protocol):
+    """Where intake outcomes are counted (the service's Prometheus metrics)."""
+
+    def count_events(self, model: str, source: str, outcome: str, amount: int) -> None: ...
+
+    def count_rejects(self, model: str, source: str, reason: str, amount: int) -> None: ...
+
+    def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None: ...
+
+
+class UnknownModelError(LookupError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} is unknown; upload its reference first")
+        self.model = model
+
+
+@dataclass
+class IntakeResult:
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def as_dict(self, max_errors: int = 100) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors[:max_errors],
+        }
+
+
+def layout_for(schema: ModelSchema) -> Layout:
+    return Layout(numerical=tuple(schema.numerical), categorical=tuple(schema.categorical))
+
+
+def normalize_all(
+    records: list[object], model: str, schema: ModelSchema, now: float
+) -> tuple[list[Event], list[dict[str, Any]]]:
+    events: list[Event] = []
+    errors: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        try:
+            if isinstance(record, UnparsableRecord):
+                raise RecordError("record", record.error)
+            events.append(normalize_record(record, model, schema, now))
+        except RecordError as exc:
+            errors.append(
+                {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
+            )
+    return events, errors
+
+
+class Intake:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: EventStore,
+        clock: Clock,
+        counter: IntakeCounter,
+        retention: RetentionPolicy,
+        label_ttl_seconds: float,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._clock = clock
+        self._counter = counter
+        self._retention = retention
+        self._label_ttl_seconds = label_ttl_seconds
+
+    async def schema(self, model: str) -> ModelSchema:
+        schema = await self._registry.schema(model)
+        if schema is None:
+            raise UnknownModelError(model)
+        return schema
+
+    async def submit(self, model: str, records: list[object], source: str) -> IntakeResult:
+        """Validate and store. Returns once the accepted events are in Redis."""
+        schema = await self.schema(model)
+        now = self._clock.now()
+        events, errors = normalize_all(records, model, schema, now)
+        stored = await self._store.append(model, events, layout_for(schema), self._retention, now)
+        await self._store.count_rejects(
+            model,
+            [(error["reason"], error["field"]) for error in errors],
+            now,
+            self._retention.max_age_seconds,
+        )
+        self._count(model, source, stored.accepted, stored.duplicates, errors)
+        return IntakeResult(stored.accepted, stored.duplicates, errors)
+
+    def _count(
+        self, model: str, source: str, accepted: int, duplicates: int, errors: list[dict[str, Any]]
+    ) -> None:
+        self._counter.count_events(model, source, "accepted", accepted)
+        self._counter.count_events(model, source, "duplicate", duplicates)
+        self._counter.count_events(model, source, "rejected", len(errors))
+        by_reason: dict[str, int] = {}
+        for error in errors:
+            by_reason[error["reason"]] = by_reason.get(error["reason"], 0) + 1
+        for reason, amount in by_reason.items():
+            self._counter.count_rejects(model, source, reason, amount)
+
+    async def submit_labels(
+        self, model: str, labels: dict[str, object], source: str
+    ) -> tuple[int, int]:
+        """Ground truth by event id. Returns (accepted, unknown event ids)."""
+        accepted, unknown = await self._store.put_labels(model, labels, self._label_ttl_seconds)
+        self._counter.count_labels(model, source, "accepted", accepted)
+        self._counter.count_labels(model, source, "unknown", unknown)
+        return accepted, unknown
