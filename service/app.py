@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from collectors.intake import Intake
 from collectors.store import EventStore, RetentionPolicy
+from collectors.stream import StreamConsumer, StreamSettings
 from detectors.lease import RunLease
 from detectors.runner import DetectionRunner
 from detectors.runs import RunStore
@@ -73,6 +74,42 @@ def detection_executor(workers: int) -> Iterator[Executor]:
         executor.shutdown(wait=False, cancel_futures=True)
 
 
+@asynccontextmanager
+async def running_stream_consumer(
+    settings: Settings, services: Services
+) -> AsyncIterator[StreamConsumer | None]:
+    if not settings.streams:
+        yield None
+        return
+    consumer = StreamConsumer(
+        services.redis, services.intake, stream_settings(settings), services.metrics
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop), name="stream-consumer")
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=settings.stream_block_ms / 1000 + 5)
+        except TimeoutError:
+            task.cancel()
+
+
+def stream_settings(settings: Settings) -> StreamSettings:
+    return StreamSettings(
+        streams={stream: model or None for stream, model in settings.streams.items()},
+        consumer=settings.stream_consumer or socket.gethostname(),
+        group=settings.stream_group,
+        batch_size=settings.stream_batch_size,
+        block_ms=settings.stream_block_ms,
+        claim_idle_ms=int(settings.stream_claim_idle_seconds * 1000),
+        max_deliveries=settings.stream_max_deliveries,
+        start_id=settings.stream_start_id,
+        dead_letter_prefix=f"{settings.key_prefix}deadletter:",
+    )
+
+
 def driftmon_version() -> str:
     try:
         return package_version("driftmon")
@@ -114,6 +151,9 @@ def create_app(
                 stack.callback(scheduler.shutdown)
             app.state.services = services
             app.state.scheduler = scheduler
+            app.state.stream_consumer = await stack.enter_async_context(
+                running_stream_consumer(settings, services)
+            )
             for model in await services.registry.names():
                 scheduler.ensure(model, services.config_for(model).schedule_seconds)
             yield

@@ -30,6 +30,17 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     for name, kind, help_text in SERVE_OPTIONS:
         env = "DRIFTMON_" + name.upper().replace("-", "_")
         parser.add_argument(f"--{name}", type=kind, default=None, help=f"{help_text} [{env}]")
+    parser.add_argument(
+        "--stream",
+        action="append",
+        default=None,
+        metavar="KEY[=MODEL]",
+        help="consume a Redis Stream (repeatable); without =MODEL entries name their model "
+        "[DRIFTMON_STREAMS]",
+    )
+    parser.add_argument(
+        "--stream-consumer", default=None, help="consumer name [DRIFTMON_STREAM_CONSUMER]"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -39,7 +50,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
         value = getattr(args, name.replace("-", "_"))
         if value is not None:
             overrides[name.replace("-", "_")] = value
+    if args.stream:
+        overrides["streams"] = dict(_stream_option(option) for option in args.stream)
+    if args.stream_consumer:
+        overrides["stream_consumer"] = args.stream_consumer
     return Settings(**overrides)
+
+
+def _stream_option(option: str) -> tuple[str, str]:
+    key, _, model = option.partition("=")
+    return key, model
 
 
 def serve(settings: Settings) -> None:

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
     scheduler_enabled: bool = True
+
+    streams: dict[str, str] = Field(
+        default_factory=dict,
+        description='Redis Streams to consume, as JSON {"stream": "model"}; an empty model '
+        "means entries carry a `model` field",
+    )
+    stream_group: str = "driftmon"
+    stream_consumer: str | None = Field(
+        default=None, description="consumer name; default: the host name (the pod's name)"
+    )
+    stream_batch_size: int = Field(default=500, gt=0, description="entries read per call")
+    stream_block_ms: int = Field(default=1000, ge=0)
+    stream_claim_idle_seconds: float = Field(
+        default=60.0, gt=0, description="pending this long: claimed from its consumer"
+    )
+    stream_max_deliveries: int = Field(default=5, ge=1, description="then dead-lettered")
+    stream_start_id: str = Field(default="0", description="where a new group starts")
     log_level: str = "info"
 
 

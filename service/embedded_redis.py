@@ -115,7 +115,8 @@ class EmbeddedRedis:
         if self._process is not None and self._process.poll() is None:
             return
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
+        if self._lock_fd is None:  # else our server died and we still hold the dir
+            self._acquire_lock()
         try:
             self._stop_leftover_servers()
             self._check_aof_is_readable()
@@ -184,12 +185,23 @@ class EmbeddedRedis:
             "stopping redis-server pid %d left running on %s by a dead owner", pid, self._dir
         )
         if not (shutdown_via_socket and self._request_shutdown()):
-            send_signal(pid, signal.SIGTERM)
-        if wait_for_exit(pid, SHUTDOWN_TIMEOUT_SECONDS):
+            self._signal_orphan(pid, signal.SIGTERM)
+        if wait_until(lambda: not self._orphan_running(pid), SHUTDOWN_TIMEOUT_SECONDS):
             return
-        send_signal(pid, signal.SIGKILL)
-        if not wait_for_exit(pid, SHUTDOWN_TIMEOUT_SECONDS):
+        self._signal_orphan(pid, signal.SIGKILL)
+        if not wait_until(lambda: not self._orphan_running(pid), SHUTDOWN_TIMEOUT_SECONDS):
             raise RuntimeError(f"redis-server pid {pid} on {self._dir} survived SIGKILL")
+
+    def _orphan_running(self, pid: int) -> bool:
+        """Checked anew each time: once the orphan has exited its pid may be reused, and a pid
+        reported over a socket shared between containers may belong to another namespace."""
+        if not Path("/proc/self").is_dir():
+            return is_alive(pid)  # nothing more to check without /proc
+        return is_alive(pid) and self._is_server_on_dir(pid)
+
+    def _signal_orphan(self, pid: int, sig: signal.Signals) -> None:
+        if self._orphan_running(pid):
+            send_signal(pid, sig)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -426,9 +438,9 @@ def is_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def wait_for_exit(pid: int, timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while is_alive(pid):
+    while not condition():
         if time.monotonic() >= deadline:
             return False
         time.sleep(PING_INTERVAL_SECONDS)

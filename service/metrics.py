@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -58,6 +58,24 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.stream_entries = Counter(
+            "driftmon_stream_entries",
+            "Redis Stream entries by outcome (read, redelivered, acked, dead_lettered, deleted).",
+            ["stream", "outcome"],
+            registry=registry,
+        )
+        self.stream_lag = Gauge(
+            "driftmon_stream_lag_entries",
+            "Entries in the stream not yet delivered to the consumer group.",
+            ["stream"],
+            registry=registry,
+        )
+        self.stream_pending = Gauge(
+            "driftmon_stream_pending_entries",
+            "Entries delivered to the consumer group but not yet acknowledged.",
+            ["stream"],
+            registry=registry,
+        )
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
         self.latest = LatestRunsCollector()
         registry.register(self.latest)
@@ -70,6 +88,14 @@ class Metrics:
 
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None:
         self.labels.labels(model, source, outcome).inc(amount)
+
+    def count_stream(self, stream: str, outcome: str, amount: int) -> None:
+        self.stream_entries.labels(stream, outcome).inc(amount)
+
+    def set_stream_status(self, stream: str, lag: int | None, pending: int) -> None:
+        if lag is not None:
+            self.stream_lag.labels(stream).set(lag)
+        self.stream_pending.labels(stream).set(pending)
 
     def observe_run(self, result: RunResult) -> None:
         self.runs.labels(result.model, result.status, result.trigger).inc()

@@ -1,0 +1,309 @@
+"""Redis Streams intake: a consumer group with at-least-once delivery.
+
+Entries hold one event as JSON in a field `event`, or a JSON array in `events`, and
+name their model in a field `model` unless the stream is mapped to one. The consumer
+first re-reads its own pending entries (what it had read but not acknowledged when it
+stopped), then new ones. It acknowledges an entry only after its events are stored, so
+a crash can redeliver but never lose; the event id makes redelivery harmless. A
+janitor claims entries left idle by dead consumers. An entry that cannot succeed goes
+to a dead-letter stream with its reason, written before the acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from collectors.intake import Intake, UnknownModelError
+from service.redis_types import text
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 5.0
+STATUS_INTERVAL_SECONDS = 5.0
+
+
+class StreamCounter(Protocol):
+    def count_stream(self, stream: str, outcome: str, amount: int) -> None:
+        """outcome: read, acked, redelivered, dead_lettered, deleted."""
+
+    def set_stream_status(self, stream: str, lag: int | None, pending: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    streams: dict[str, str | None]  # stream key -> model, or None: entries name it
+    consumer: str
+    group: str = "driftmon"
+    batch_size: int = 500
+    block_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    max_deliveries: int = 5
+    start_id: str = "0"
+    dead_letter_prefix: str = "driftmon:deadletter:"
+
+    def dead_letter(self, stream: str) -> str:
+        return f"{self.dead_letter_prefix}{stream}"
+
+
+class PoisonEntryError(ValueError):
+    """The entry can never succeed: dead-letter it now."""
+
+
+class RetryableEntryError(RuntimeError):
+    """It may succeed later (for example, its model is not registered yet)."""
+
+
+@dataclass
+class Entry:
+    stream: str
+    entry_id: str
+    fields: dict[str, str] | None  # None: deleted from the stream while pending
+    deliveries: int = 1
+
+
+def _decode_fields(raw: dict[bytes, bytes] | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    return {text(key): text(value) for key, value in raw.items()}
+
+
+def records_of(entry: Entry, streams: dict[str, str | None]) -> tuple[str, list[object]]:
+    """(model, records) of an entry, or PoisonEntryError saying why not."""
+    fields = entry.fields or {}
+    model = streams.get(entry.stream) or fields.get("model")
+    if not model:
+        raise PoisonEntryError("no model: map the stream to one or add a `model` field")
+    if "event" in fields:
+        raw, many = fields["event"], False
+    elif "events" in fields:
+        raw, many = fields["events"], True
+    else:
+        raise PoisonEntryError("no `event` or `events` field")
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonEntryError(f"invalid JSON in `{'events' if many else 'event'}`: {exc}") from exc
+    if many and not isinstance(parsed, list):
+        raise PoisonEntryError("`events` must hold a JSON array")
+    return model, parsed if many else [parsed]
+
+
+class StreamConsumer:
+    def __init__(
+        self, redis: Redis, intake: Intake, settings: StreamSettings, counter: StreamCounter
+    ) -> None:
+        self._redis = redis
+        self._intake = intake
+        self._settings = settings
+        self._counter = counter
+        self.handled = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self._ensure_groups()
+                await self._drain_own_pending()
+                await self._consume(stop)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("stream consumer lost Redis (%s); retrying in %.1fs", exc, backoff)
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+                continue
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group vanished (Redis restarted empty?); recreating")
+            backoff = 0.1
+
+    async def _ensure_groups(self) -> None:
+        for stream in self._settings.streams:
+            try:
+                await self._redis.xgroup_create(
+                    stream, self._settings.group, id=self._settings.start_id, mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_janitor = next_status = loop.time()
+        while not stop.is_set():
+            if loop.time() >= next_janitor:
+                await self.janitor()
+                next_janitor = loop.time() + self._settings.claim_idle_ms / 2000
+            if loop.time() >= next_status:
+                await self.report_status()
+                next_status = loop.time() + STATUS_INTERVAL_SECONDS
+            reply = await self._redis.xreadgroup(
+                self._settings.group,
+                self._settings.consumer,
+                dict.fromkeys(self._settings.streams, ">"),
+                count=self._settings.batch_size,
+                block=self._settings.block_ms,
+            )
+            await self._handle_reply(reply, deliveries=1)
+
+    async def _drain_own_pending(self) -> None:
+        """What this consumer had read but not acknowledged before it stopped."""
+        for stream in self._settings.streams:
+            start = "0"
+            while True:
+                reply = await self._redis.xreadgroup(
+                    self._settings.group,
+                    self._settings.consumer,
+                    {stream: start},
+                    count=self._settings.batch_size,
+                )
+                entries = _entries_of(reply)
+                if not entries:
+                    break
+                await self._with_delivery_counts(entries)
+                await self._handle_all(entries, redelivered=True)
+                start = entries[-1].entry_id
+
+    async def janitor(self) -> None:
+        """Claim entries idle longer than claim_idle_ms from any consumer, this one
+        included (its own failures are retried this way)."""
+        for stream in self._settings.streams:
+            cursor = "0-0"
+            while True:
+                reply = await self._redis.xautoclaim(
+                    stream,
+                    self._settings.group,
+                    self._settings.consumer,
+                    min_idle_time=self._settings.claim_idle_ms,
+                    start_id=cursor,
+                    count=self._settings.batch_size,
+                )
+                cursor = text(reply[0])
+                entries = [_entry(stream, item) for item in reply[1] if item is not None]
+                # Redis 7 lists the ids it found deleted (trimmed) while pending; 6.2 does not
+                deleted = list(reply[2]) if len(reply) > 2 else []
+                if deleted:
+                    self._counter.count_stream(stream, "deleted", len(deleted))
+                if entries:
+                    await self._with_delivery_counts(entries)
+                    await self._handle_all(entries, redelivered=True)
+                if cursor == "0-0":
+                    break
+
+    async def report_status(self) -> None:
+        for stream in self._settings.streams:
+            groups = await self._redis.xinfo_groups(stream)
+            for group in groups:
+                if text(group.get("name")) == self._settings.group:
+                    lag = group.get("lag")  # Redis 7+; None when Redis cannot tell
+                    self._counter.set_stream_status(
+                        stream, None if lag is None else int(lag), int(group.get("pending", 0))
+                    )
+
+    async def _with_delivery_counts(self, entries: list[Entry]) -> None:
+        by_stream: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_stream.setdefault(entry.stream, []).append(entry)
+        for stream, members in by_stream.items():
+            pending = await self._redis.xpending_range(
+                stream,
+                self._settings.group,
+                min=members[0].entry_id,
+                max=members[-1].entry_id,
+                count=len(members) + 100,
+            )
+            counts = {text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+            for entry in members:
+                entry.deliveries = counts.get(entry.entry_id, entry.deliveries)
+
+    async def _handle_reply(self, reply: Any, deliveries: int) -> None:
+        entries = _entries_of(reply)
+        for entry in entries:
+            entry.deliveries = deliveries
+        await self._handle_all(entries, redelivered=False)
+
+    async def _handle_all(self, entries: list[Entry], redelivered: bool) -> None:
+        for stream in {entry.stream for entry in entries}:
+            count = sum(1 for entry in entries if entry.stream == stream)
+            self._counter.count_stream(stream, "redelivered" if redelivered else "read", count)
+        for entry in entries:
+            await self._handle(entry)
+
+    async def _handle(self, entry: Entry) -> None:
+        if entry.fields is None:
+            self._counter.count_stream(entry.stream, "deleted", 1)
+            await self._ack(entry)
+            return
+        try:
+            model, records = records_of(entry, self._settings.streams)
+            result = await self._intake.submit(model, records, source="stream")
+        except PoisonEntryError as exc:
+            await self._dead_letter(entry, str(exc))
+            return
+        except UnknownModelError as exc:
+            await self._retry_or_give_up(entry, str(exc))
+            return
+        except (RedisConnectionError, RedisTimeoutError):
+            raise  # the entry stays pending; the consumer reconnects and redelivers
+        except Exception as exc:  # a bug or a bad surprise: bounded retries, then DLQ
+            log.exception("stream entry %s of %s failed", entry.entry_id, entry.stream)
+            await self._retry_or_give_up(entry, f"{type(exc).__name__}: {exc}")
+            return
+        if result.errors:
+            await self._dead_letter(entry, f"{result.rejected} records rejected", result.errors)
+            return
+        await self._ack(entry)
+
+    async def _retry_or_give_up(self, entry: Entry, reason: str) -> None:
+        if entry.deliveries >= self._settings.max_deliveries:
+            await self._dead_letter(entry, f"gave up after {entry.deliveries} deliveries: {reason}")
+        else:
+            log.info("entry %s of %s will be retried: %s", entry.entry_id, entry.stream, reason)
+
+    async def _dead_letter(
+        self, entry: Entry, reason: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        letter: dict[str, str] = {
+            "stream": entry.stream,
+            "id": entry.entry_id,
+            "reason": reason,
+            "deliveries": str(entry.deliveries),
+        }
+        if errors:
+            letter["errors"] = orjson.dumps(errors).decode()
+        for name, value in (entry.fields or {}).items():
+            letter[f"field:{name}"] = value
+        await self._redis.xadd(self._settings.dead_letter(entry.stream), letter)  # type: ignore[arg-type]
+        self._counter.count_stream(entry.stream, "dead_lettered", 1)
+        await self._ack(entry)
+
+    async def _ack(self, entry: Entry) -> None:
+        await self._redis.xack(entry.stream, self._settings.group, entry.entry_id)
+        self._counter.count_stream(entry.stream, "acked", 1)
+        self.handled += 1
+
+
+def _entry(stream: str, item: Any) -> Entry:
+    entry_id, raw = item
+    return Entry(stream, text(entry_id), _decode_fields(raw))
+
+
+def _entries_of(reply: Any) -> list[Entry]:
+    """XREADGROUP's reply ([stream, entries] pairs, or a dict in RESP3) as entries."""
+    pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+    entries: list[Entry] = []
+    for stream, items in pairs:
+        entries += [_entry(text(stream), item) for item in items]
+    return entries
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
