@@ -20,6 +20,10 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from collectors.intake import Intake
 from collectors.store import EventStore, RetentionPolicy
@@ -49,7 +53,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         await asyncio.to_thread(embedded.start)
         url = embedded.url
         log.info("embedded Redis at %s (data in %s)", url, settings.data_dir)
-    redis = Redis.from_url(url)
+    redis = connect_redis(url)
     try:
         await redis.ping()
         yield redis
@@ -57,6 +61,17 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         await redis.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+def connect_redis(url: str) -> Redis:
+    """A client that rides out a Redis restart: failed commands are retried with
+    backoff on a fresh connection, and idle connections are checked before use."""
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=6),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        health_check_interval=10,
+    )
 
 
 @contextmanager

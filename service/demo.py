@@ -230,30 +230,39 @@ def batches(events: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterator[li
         yield events[start : start + size]
 
 
-def send_events(client: httpx.Client, events: list[dict[str, Any]]) -> None:
+def send_events(
+    client: httpx.Client, events: list[dict[str, Any]], bad_records: list[dict[str, Any]]
+) -> None:
+    """The events as JSON arrays; bad_records ride along in the first batch."""
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
-    for batch in batches(events):
-        body = expect(client.post(model_path("/events"), json=batch), 202)
+    errors: list[dict[str, Any]] = []
+    for number, batch in enumerate(batches(events)):
+        body = expect(
+            client.post(model_path("/events"), json=batch if number else [*batch, *bad_records]),
+            202,
+        )
         for name in totals:
             totals[name] += body[name]
+        errors.extend(body["errors"])
     print(
-        f"   sent {len(events)} events in batches of {BATCH_SIZE}: {totals['accepted']} accepted, "
-        f"{totals['duplicates']} duplicates, {totals['rejected']} rejected"
+        f"   sent {len(events) + len(bad_records)} records in batches of about {BATCH_SIZE}: "
+        f"{totals['accepted']} accepted, {totals['duplicates']} duplicates, "
+        f"{totals['rejected']} rejected"
     )
+    for error in errors:
+        print(
+            f"     rejected: record {error['index']} of its batch (202 all the same): "
+            f"{error['error']}"
+        )
 
 
-def send_batch_with_bad_record(client: httpx.Client) -> None:
-    """One record with income as text: it alone is rejected, by index and field."""
-    good = production_events(9, seed=99, drift=False, start_index=9_000_000)
-    bad = {**good[0], "event_id": "evt-bad-income"}
-    bad["features"] = {**good[0]["features"], "income": "52k"}
-    body = expect(client.post(model_path("/events"), json=[*good, bad]), 202)
-    print(
-        f"   a batch of {len(good) + 1} with one bad record (income as a string): "
-        f"202, accepted {body['accepted']}, rejected {body['rejected']}"
-    )
-    for error in body["errors"]:
-        print(f"     record {error['index']}: {error['error']}")
+def bad_income_record(like: dict[str, Any]) -> dict[str, Any]:
+    """A record with income as text: it alone is rejected, by index and field."""
+    return {
+        **like,
+        "event_id": "evt-bad-income",
+        "features": {**like["features"], "income": "52k"},
+    }
 
 
 def post_labels(client: httpx.Client, labels: list[dict[str, Any]]) -> None:
@@ -304,11 +313,13 @@ def verdict(drifted: object, status: str = "ok") -> str:
 
 
 def column_rows(columns: dict[str, Any]) -> list[str]:
-    header = f"     {'column':<18} {'kind':<12} {'method':<14} {'score':>8} {'threshold':>10}  verdict"
+    header = (
+        f"     {'column':<18} {'kind':<12} {'method':<17} {'score':>8} {'threshold':>10}  verdict"
+    )
     rows = [header, "     " + "-" * (len(header) - 5)]
     for name, column in columns.items():
         rows.append(
-            f"     {name:<18} {column['kind']:<12} {column.get('method') or '-':<14} "
+            f"     {name:<18} {column['kind']:<12} {column.get('method') or '-':<17} "
             f"{number(column.get('score')):>8} {number(column.get('threshold')):>10}  "
             f"{verdict(column.get('drifted'), column.get('status', 'ok'))}"
         )
@@ -321,7 +332,7 @@ def section_row(title: str, section: object) -> str | None:
         return None
     method = section.get("method") or "-"
     return (
-        f"     {title:<31} {method:<14} {number(section.get('score')):>8} "
+        f"     {title:<31} {method:<17} {number(section.get('score')):>8} "
         f"{number(section.get('threshold')):>10}  {verdict(section.get('drifted'))}"
     )
 
@@ -359,8 +370,8 @@ def summary(result: dict[str, Any]) -> str:
 def first_phase(client: httpx.Client) -> dict[str, Any]:
     print(f"\n== 2. {EVENTS_PER_PHASE} events like the training data")
     events = production_events(EVENTS_PER_PHASE, seed=11, drift=False, start_index=0)
-    send_events(client, events)
-    send_batch_with_bad_record(client)
+    print("   (the first batch carries one more record, with income as a string)")
+    send_events(client, events, [bad_income_record(events[0])])
     post_labels(client, ground_truth(EVENTS_PER_PHASE, seed=11, drift=False, start_index=0)[:5])
     print("   running detection (first run warms up the worker)...")
     result = run_detection(client)
@@ -370,10 +381,8 @@ def first_phase(client: httpx.Client) -> dict[str, Any]:
 
 def second_phase(client: httpx.Client) -> dict[str, Any]:
     print(f"\n== 3. {EVENTS_PER_PHASE} drifted events: income +0.8 std, EU->APAC, debt up")
-    events = production_events(
-        EVENTS_PER_PHASE, seed=12, drift=True, start_index=EVENTS_PER_PHASE
-    )
-    send_events(client, events)
+    events = production_events(EVENTS_PER_PHASE, seed=12, drift=True, start_index=EVENTS_PER_PHASE)
+    send_events(client, events, [])
     print(f"   running detection (the window holds the newest {EVENTS_PER_PHASE} events)...")
     result = run_detection(client)
     print(summary(result))
@@ -455,9 +464,14 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
         except (DemoError, httpx.HTTPError) as exc:
             print(f"\nDEMO FAILED: {exc}\nthe end of driftmon's log:\n{log_tail(data_dir)}")
             return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted; stopping driftmon")
+            return 130
         if keep_serving:
             print(f"\ndriftmon keeps serving on {base_url} (pid {server.pid}).")
             print(f"Stop it with Ctrl-C here, or: kill {server.pid}")
             serve_until_stopped(server)
-    print(f"driftmon stopped; data kept in {data_dir} (make serve to run it again)")
+    # `make serve` uses ./data, not the demo's dir: name the command that finds this data
+    again = f"driftmon serve --data-dir {data_dir} --models-file {data_dir / 'models.yaml'}"
+    print(f"driftmon stopped; data kept in {data_dir} (run it again: {again})")
     return outcome

@@ -302,7 +302,7 @@ class EmbeddedRedis:
         try:
             process.wait(SHUTDOWN_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
-            log.error("redis-server pid %d ignored SHUTDOWN; killing it", process.pid)
+            log.error("redis-server pid %d did not exit after SHUTDOWN; killing it", process.pid)
             process.kill()
             process.wait()
 

@@ -9,6 +9,9 @@ import pytest
 
 from tests.redis_server import RedisServer
 
+# the running app (harness, start_harness) lives beside the Redis fixtures
+pytest_plugins = ["tests.fixtures_app"]
+
 # ---------------------------------------------------------------------------------------------
 # Redis: one throwaway redis-server for the whole session, emptied before each test that
 # asks for `redis_url`. Never the system Redis on 6379. Tests that stop or restart a server

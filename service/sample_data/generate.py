@@ -10,6 +10,7 @@ with the prediction on about 10% of rows (the model is good, not perfect).
 from __future__ import annotations
 
 import sys
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,8 @@ def default_probability(features: pd.DataFrame) -> pd.Series:
         + features["region"].map(REGION_EFFECT)
         + features["channel"].map(CHANNEL_EFFECT)
     )
-    return 1.0 / (1.0 + np.exp(-logit))
+    probability: pd.Series = 1.0 / (1.0 + np.exp(-logit))
+    return probability
 
 
 def _scored(rng: np.random.Generator, features: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +124,7 @@ def _production_frame(n: int, seed: int, drift: bool) -> pd.DataFrame:
     return _frame(n, seed, DRIFTED if drift else TRAINING)
 
 
-def _event(row: dict[str, Any], index: int) -> dict[str, Any]:
+def _event(row: Mapping[Hashable, Any], index: int) -> dict[str, Any]:
     features = {name: row[name] for name in FEATURES}
     features["credit_lines"] = int(features["credit_lines"])
     return {

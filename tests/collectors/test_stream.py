@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from service.config import Settings
+from service.redis_types import entries as stream_entries
 from service.redis_types import text
 from tests.data import credit_events
 from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
@@ -63,7 +66,7 @@ async def stored(harness: Harness) -> int:
 
 async def dead_letters(harness: Harness, stream: str) -> list[dict[str, str]]:
     key = harness.app.state.services.settings.key_prefix + "deadletter:" + stream
-    entries = await redis_of(harness).xrange(key)
+    entries = stream_entries(await redis_of(harness).xrange(key))
     return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
 
 
@@ -90,8 +93,16 @@ async def test_event_and_events_fields_are_stored_and_acked(streaming: Harness) 
     assert 'driftmon_events_total{model="credit",outcome="accepted",source="stream"} 35.0' in scrape
 
 
-async def _zero(value: object) -> bool:
-    return await value == 0  # type: ignore[misc]
+async def _zero(value: Awaitable[int]) -> bool:
+    return await value == 0
+
+
+async def _equals_stored(harness: Harness, expected: int) -> bool:
+    return await stored(harness) == expected
+
+
+async def _no_pending(harness: Harness, stream: str = STREAM) -> bool:
+    return await pending(harness, stream) == 0
 
 
 async def test_redelivery_stores_nothing_twice(streaming: Harness) -> None:
@@ -101,7 +112,8 @@ async def test_redelivery_stores_nothing_twice(streaming: Harness) -> None:
     await redis.xadd(STREAM, {"events": batch})  # the producer retried
 
     async def done() -> bool:
-        return streaming.app.state.stream_consumer.handled >= 2
+        handled: int = streaming.app.state.stream_consumer.handled
+        return handled >= 2
 
     await eventually(done)
     assert await stored(streaming) == 20
@@ -160,7 +172,7 @@ async def entries_left_by_a_dead_replica(redis_url: str, count: int, trim: bool)
     await redis.xgroup_create(STREAM, "driftmon", id="0", mkstream=True)
     for event in credit_events(count, seed=8):
         await redis.xadd(STREAM, {"event": orjson.dumps(event)})
-    taken = await redis.xreadgroup("driftmon", "dead-replica", {STREAM: ">"}, count=count)
+    taken: Any = await redis.xreadgroup("driftmon", "dead-replica", {STREAM: ">"}, count=count)
     assert len(taken[0][1]) == count
     if trim:
         assert await redis.xtrim(STREAM, maxlen=0) == count
@@ -173,12 +185,8 @@ async def test_a_dead_consumers_pending_entries_are_claimed(
     await register_credit_model(redis_url, key_prefix)
     await entries_left_by_a_dead_replica(redis_url, 8, trim=False)
     async for harness in start_harness(consumer_settings(redis_url, key_prefix)):
-
-        async def all_stored() -> bool:
-            return await stored(harness) == 8
-
-        await eventually(all_stored)
-        await eventually(lambda: _zero(pending(harness, STREAM)))
+        await eventually(partial(_equals_stored, harness, 8))
+        await eventually(partial(_no_pending, harness))
         scrape = (await harness.client.get("/metrics")).text
         assert 'driftmon_stream_entries_total{outcome="redelivered",stream="preds"} 8.0' in scrape
 
@@ -187,7 +195,7 @@ async def test_trimmed_pending_entries_are_counted(redis_url: str, key_prefix: s
     await register_credit_model(redis_url, key_prefix)
     await entries_left_by_a_dead_replica(redis_url, 5, trim=True)
     async for harness in start_harness(consumer_settings(redis_url, key_prefix)):
-        await eventually(lambda: _zero(pending(harness, STREAM)))
+        await eventually(partial(_no_pending, harness))
         scrape = (await harness.client.get("/metrics")).text
         assert 'driftmon_stream_entries_total{outcome="deleted",stream="preds"} 5.0' in scrape
         assert await stored(harness) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -169,6 +170,21 @@ def test_stop_is_idempotent(tmp_path: Path) -> None:
     embedded.stop()
     with EmbeddedRedis(tmp_path) as other, connect(other) as client:
         assert client.ping()
+
+
+def test_start_again_after_the_server_crashed(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as embedded:
+        with connect(embedded) as client:
+            client.set("kept", "yes")
+        crashed = server_pid(embedded)
+        os.kill(crashed, signal.SIGKILL)
+        while is_running(crashed):
+            time.sleep(0.01)
+
+        embedded.start()
+        with connect(embedded) as client:
+            assert client.get("kept") == b"yes"
+        assert server_pid(embedded) != crashed
 
 
 def test_socket_moves_to_the_temp_dir_when_the_path_is_too_long(tmp_path: Path) -> None:
