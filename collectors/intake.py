@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from collectors.body import UnparsableRecord
 from collectors.events import Event, RecordError, normalize_record
+from collectors.kpis import KpiPoint, KpiStore, parse_kpi
 from collectors.store import EventStore, Layout, RetentionPolicy
 from service.clock import Clock
 from service.registry import ModelRegistry
@@ -22,6 +23,8 @@ class IntakeCounter(Protocol):
     def count_rejects(self, model: str, source: str, reason: str, amount: int) -> None: ...
 
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None: ...
+
+    def count_kpis(self, model: str, source: str, amount: int) -> None: ...
 
 
 class UnknownModelError(LookupError):
@@ -64,10 +67,12 @@ def normalize_all(
                 raise RecordError("record", record.error)
             events.append(normalize_record(record, model, schema, now))
         except RecordError as exc:
-            errors.append(
-                {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
-            )
+            errors.append(_error(index, exc))
     return events, errors
+
+
+def _error(index: int, exc: RecordError) -> dict[str, Any]:
+    return {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
 
 
 class Intake:
@@ -79,6 +84,7 @@ class Intake:
         counter: IntakeCounter,
         retention: RetentionPolicy,
         label_ttl_seconds: float,
+        kpis: KpiStore,
     ) -> None:
         self._registry = registry
         self._store = store
@@ -86,6 +92,7 @@ class Intake:
         self._counter = counter
         self._retention = retention
         self._label_ttl_seconds = label_ttl_seconds
+        self._kpis = kpis
 
     async def schema(self, model: str) -> ModelSchema:
         schema = await self._registry.schema(model)
@@ -119,6 +126,34 @@ class Intake:
             by_reason[error["reason"]] = by_reason.get(error["reason"], 0) + 1
         for reason, amount in by_reason.items():
             self._counter.count_rejects(model, source, reason, amount)
+
+    async def submit_kpis(self, model: str, records: list[object], source: str) -> IntakeResult:
+        """Business KPI points: [{"name", "value", "timestamp"}]."""
+        await self.schema(model)
+        now = self._clock.now()
+        points: list[KpiPoint] = []
+        errors: list[dict[str, Any]] = []
+        for index, record in enumerate(records):
+            try:
+                if isinstance(record, UnparsableRecord):
+                    raise RecordError("record", record.error)
+                points.append(parse_kpi(record, now))
+            except RecordError as exc:
+                errors.append(_error(index, exc))
+        refused = set(await self._kpis.add(model, points, now))
+        for index, point in enumerate(points):
+            if point.name in refused:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "name",
+                        "reason": "invalid",
+                        "error": f"name: {point.name!r} is over the cap of distinct KPIs per model",
+                    }
+                )
+        accepted = sum(1 for point in points if point.name not in refused)
+        self._counter.count_kpis(model, source, accepted)
+        return IntakeResult(accepted=accepted, errors=errors)
 
     async def submit_labels(
         self, model: str, labels: dict[str, object], source: str

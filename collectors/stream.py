@@ -75,25 +75,24 @@ def _decode_fields(raw: dict[bytes, bytes] | None) -> dict[str, str] | None:
     return {text(key): text(value) for key, value in raw.items()}
 
 
-def records_of(entry: Entry, streams: dict[str, str | None]) -> tuple[str, list[object]]:
-    """(model, records) of an entry, or PoisonEntryError saying why not."""
+def records_of(entry: Entry, streams: dict[str, str | None]) -> tuple[str, str, list[object]]:
+    """(model, kind, records) of an entry, kind "events" or "kpis"; or PoisonEntryError
+    saying why not."""
     fields = entry.fields or {}
     model = streams.get(entry.stream) or fields.get("model")
     if not model:
         raise PoisonEntryError("no model: map the stream to one or add a `model` field")
-    if "event" in fields:
-        raw, many = fields["event"], False
-    elif "events" in fields:
-        raw, many = fields["events"], True
-    else:
-        raise PoisonEntryError("no `event` or `events` field")
+    found = [name for name in ("event", "events", "kpis") if name in fields]
+    if not found:
+        raise PoisonEntryError("no `event`, `events` or `kpis` field")
+    name = found[0]
     try:
-        parsed = orjson.loads(raw)
+        parsed = orjson.loads(fields[name])
     except orjson.JSONDecodeError as exc:
-        raise PoisonEntryError(f"invalid JSON in `{'events' if many else 'event'}`: {exc}") from exc
-    if many and not isinstance(parsed, list):
-        raise PoisonEntryError("`events` must hold a JSON array")
-    return model, parsed if many else [parsed]
+        raise PoisonEntryError(f"invalid JSON in `{name}`: {exc}") from exc
+    if name != "event" and not isinstance(parsed, list):
+        raise PoisonEntryError(f"`{name}` must hold a JSON array")
+    return model, "kpis" if name == "kpis" else "events", parsed if name != "event" else [parsed]
 
 
 class StreamConsumer:
@@ -242,8 +241,11 @@ class StreamConsumer:
             await self._ack(entry)
             return
         try:
-            model, records = records_of(entry, self._settings.streams)
-            result = await self._intake.submit(model, records, source="stream")
+            model, kind, records = records_of(entry, self._settings.streams)
+            if kind == "kpis":
+                result = await self._intake.submit_kpis(model, records, source="stream")
+            else:
+                result = await self._intake.submit(model, records, source="stream")
         except PoisonEntryError as exc:
             await self._dead_letter(entry, str(exc))
             return

@@ -49,4 +49,5 @@ class RunResult(BaseModel):
     performance: dict[str, Any] = Field(default_factory=dict)
     data_quality: dict[str, Any] = Field(default_factory=dict)
     multivariate: dict[str, Any] = Field(default_factory=dict)
+    kpis: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None

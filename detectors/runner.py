@@ -11,11 +11,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 import pandas as pd
 
+from collectors.kpis import KpiStore
 from collectors.store import EVENT_ID, LABEL, EventStore
 from detectors.evaluate import Evaluation, ReferencePayload, evaluate
+from detectors.kpis import compare_kpi
 from detectors.lease import RunLease, tick_of
 from detectors.quality import IntakeRejects
 from detectors.report import report_html_for
@@ -60,6 +63,23 @@ class ReferenceBytes:
         return self._payloads[key]
 
 
+class KpiComparison:
+    """Each KPI's window against the period just before it."""
+
+    def __init__(self, store: KpiStore, baseline_seconds: float) -> None:
+        self._store = store
+        self._baseline = baseline_seconds
+
+    async def compare(self, model: str, since: float, until: float) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in await self._store.names(model):
+            window = await self._store.series(model, name, since, until)
+            baseline = await self._store.series(model, name, since - self._baseline, f"({since}")
+            if window or baseline:
+                out[name] = compare_kpi(window, baseline)
+        return out
+
+
 class DetectionRunner:
     def __init__(
         self,
@@ -70,6 +90,7 @@ class DetectionRunner:
         executor: Executor,
         config_for: Callable[[str], EffectiveModelConfig],
         lease: RunLease,
+        kpis: KpiComparison,
         report_ttl_seconds: float = 86400.0,
     ) -> None:
         self._registry = registry
@@ -79,6 +100,7 @@ class DetectionRunner:
         self._executor = executor
         self._config_for = config_for
         self._lease = lease
+        self._kpis = kpis
         self._report_ttl = report_ttl_seconds
         self.references = ReferenceBytes(registry)
 
@@ -147,6 +169,7 @@ class DetectionRunner:
                 self._executor, evaluate, payload, window, record.schema, config, rejects
             )
             result = _with_evaluation(result, evaluation)
+            result.kpis = await self._kpis.compare(model, since, started)
         except Exception as exc:  # a run must report, never take the scheduler down
             log.exception("detection run %s of %s failed", result.run_id, model)
             error = f"{type(exc).__name__}: {exc}"

@@ -26,10 +26,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from collectors.intake import Intake
+from collectors.kpis import KpiStore
 from collectors.store import EventStore, RetentionPolicy
 from collectors.stream import StreamConsumer, StreamSettings
 from detectors.lease import RunLease
-from detectors.runner import DetectionRunner
+from detectors.runner import DetectionRunner, KpiComparison
 from detectors.runs import RunStore
 from service import routes_intake, routes_models, routes_ops, routes_runs
 from service.clock import Clock, SystemClock
@@ -192,9 +193,17 @@ def _build_services(
     events = EventStore(redis, keys)
     runs = RunStore(redis, keys, settings.run_history)
     model_configs = load_models_file(settings.models_file)
+    kpis = KpiStore(redis, keys, settings.kpi_max_names, settings.retention_seconds)
     lease = RunLease(redis, keys, holder=f"{socket.gethostname()}:{os.getpid()}")
     runner = DetectionRunner(
-        registry, events, runs, clock, executor, partial(config_for, settings, model_configs), lease
+        registry,
+        events,
+        runs,
+        clock,
+        executor,
+        partial(config_for, settings, model_configs),
+        lease,
+        KpiComparison(kpis, settings.kpi_baseline_seconds),
     )
     intake = Intake(
         registry,
@@ -203,6 +212,7 @@ def _build_services(
         metrics,
         RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
         settings.label_ttl_seconds,
+        kpis,
     )
     return Services(
         settings=settings,

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
     scheduler_enabled: bool = True
+    kpi_max_names: int = Field(default=50, gt=0, description="distinct KPIs per model")
+    kpi_baseline_seconds: float = Field(
+        default=7 * 86400, gt=0, description="KPI baseline: this long before the window"
+    )
 
     streams: dict[str, str] = Field(
         default_factory=dict,

@@ -57,6 +57,13 @@ class Keys:
         """Hash: "reason|field" -> records rejected in that minute."""
         return self._m(model, f"rejects:{minute}")
 
+    def kpi_names(self, model: str) -> str:
+        return self._m(model, "kpis")
+
+    def kpi(self, model: str, name: str) -> str:
+        """Sorted set of one KPI's points, scored by their time."""
+        return self._m(model, f"kpi:{name}")
+
     def report(self, model: str, run_id: str) -> str:
         return self._m(model, f"report:{run_id}")
 

@@ -58,6 +58,12 @@ class Metrics:
             ["model"],
             registry=registry,
         )
+        self.kpi_points = Counter(
+            "driftmon_kpi_points",
+            "Business KPI points received.",
+            ["model", "source"],
+            registry=registry,
+        )
         self.stream_entries = Counter(
             "driftmon_stream_entries",
             "Redis Stream entries by outcome (read, redelivered, acked, dead_lettered, deleted).",
@@ -88,6 +94,9 @@ class Metrics:
 
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None:
         self.labels.labels(model, source, outcome).inc(amount)
+
+    def count_kpis(self, model: str, source: str, amount: int) -> None:
+        self.kpi_points.labels(model, source).inc(amount)
 
     def count_stream(self, stream: str, outcome: str, amount: int) -> None:
         self.stream_entries.labels(stream, outcome).inc(amount)
@@ -121,6 +130,7 @@ class LatestRunsCollector(Collector):
         yield from _quality_gauges(ok_runs)
         yield from _performance_gauges(ok_runs)
         yield from _multivariate_gauges(ok_runs)
+        yield from _kpi_gauges(ok_runs)
         yield _last_success(ok_runs)
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
@@ -307,3 +317,26 @@ def _multivariate_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily
         score.add_metric([result.model, multivariate["method"]], multivariate["score"])
         drifted.add_metric([result.model], float(multivariate["drifted"]))
     yield from (score, drifted)
+
+
+def _kpi_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
+    labels = ["model", "kpi"]
+    window = _gauge("driftmon_kpi_window_mean", "Mean of a business KPI in the window.", labels)
+    baseline = _gauge(
+        "driftmon_kpi_baseline_mean", "Mean of a business KPI in its baseline period.", labels
+    )
+    change = _gauge(
+        "driftmon_kpi_relative_change",
+        "Window mean against baseline mean, as a ratio of change (0.1: up 10%).",
+        labels,
+    )
+    for result in results:
+        for name, comparison in result.kpis.items():
+            key = [result.model, name]
+            if comparison["window"]["mean"] is not None:
+                window.add_metric(key, comparison["window"]["mean"])
+            if comparison["baseline"]["mean"] is not None:
+                baseline.add_metric(key, comparison["baseline"]["mean"])
+            if comparison["relative_change"] is not None:
+                change.add_metric(key, comparison["relative_change"])
+    yield from (window, baseline, change)

@@ -82,3 +82,20 @@ async def post_labels(model: str, request: Request) -> JSONResponse:
     accepted, unknown = await services.intake.submit_labels(model, labels, source="http")
     body = {"accepted": accepted, "unknown": unknown, "rejected": len(errors), "errors": errors}
     return JSONResponse(body, status_code=422 if errors and not labels else 202)
+
+
+@router.post("/v1/models/{model}/kpis", status_code=202)
+async def post_kpis(model: str, request: Request) -> JSONResponse:
+    """Business KPIs as [{"name", "value", "timestamp"}]: kept per model as time series
+    and compared per run against the period before the window."""
+    check_model_name(model)
+    services = services_of(request)
+    if await services.registry.schema(model) is None:
+        raise unknown_model(model)
+    records = await _records(request, services)
+    try:
+        result = await services.intake.submit_kpis(model, records, source="http")
+    except UnknownModelError as exc:
+        raise unknown_model(model) from exc
+    body = {"accepted": result.accepted, "rejected": result.rejected, "errors": result.errors}
+    return JSONResponse(body, status_code=422 if result.errors and not result.accepted else 202)

@@ -140,7 +140,7 @@ async def test_malformed_entries_are_dead_lettered_and_do_not_block(streaming: H
     letters = await dead_letters(streaming, STREAM) + await dead_letters(streaming, MIXED)
     reasons = sorted(letter["reason"] for letter in letters)
     assert any("invalid JSON" in reason for reason in reasons)
-    assert any("no `event` or `events` field" in reason for reason in reasons)
+    assert any("no `event`, `events` or `kpis` field" in reason for reason in reasons)
     assert any("no model" in reason for reason in reasons)
     rejected = next(letter for letter in letters if letter["reason"] == "1 records rejected")
     assert "features.age" in rejected["errors"]
