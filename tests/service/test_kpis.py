@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 
+from collectors.kpis import KpiStore
 from tests.collectors.test_stream import consumer_settings, eventually, register_credit_model
 from tests.data import credit_events
 from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
@@ -69,9 +72,9 @@ async def test_kpis_arrive_by_stream_too(redis_url: str, key_prefix: str) -> Non
         redis = harness.app.state.services.redis
         points = [{"name": "revenue_per_request", "value": 1.25}]
         await redis.xadd("preds", {"kpis": orjson.dumps(points)})
-        kpis = harness.app.state.services.intake._kpis
+        await eventually(partial(kpi_names_are, harness, ["revenue_per_request"]))
 
-        async def arrived() -> bool:
-            return await kpis.names("credit") == ["revenue_per_request"]
 
-        await eventually(arrived)
+async def kpi_names_are(harness: Harness, names: list[str]) -> bool:
+    store: KpiStore = harness.app.state.services.intake._kpis
+    return await store.names("credit") == names
