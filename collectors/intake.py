@@ -155,11 +155,48 @@ class Intake:
         self._counter.count_kpis(model, source, accepted)
         return IntakeResult(accepted=accepted, errors=errors)
 
-    async def submit_labels(
-        self, model: str, labels: dict[str, object], source: str
-    ) -> tuple[int, int]:
-        """Ground truth by event id. Returns (accepted, unknown event ids)."""
+    async def submit_labels(self, model: str, records: list[object], source: str) -> LabelResult:
+        """Ground truth [{"event_id", "label"}], each label checked like a prediction."""
+        schema = await self.schema(model)
+        labels: dict[str, object] = {}
+        errors: list[dict[str, Any]] = []
+        for index, record in enumerate(records):
+            try:
+                event_id, value = label_pair(record, schema)
+                labels[event_id] = value
+            except RecordError as exc:
+                errors.append(_error(index, exc))
         accepted, unknown = await self._store.put_labels(model, labels, self._label_ttl_seconds)
         self._counter.count_labels(model, source, "accepted", accepted)
         self._counter.count_labels(model, source, "unknown", unknown)
-        return accepted, unknown
+        return LabelResult(accepted, unknown, errors)
+
+
+@dataclass
+class LabelResult:
+    accepted: int
+    unknown: int
+    errors: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "unknown": self.unknown,
+            "rejected": len(self.errors),
+            "errors": self.errors,
+        }
+
+
+def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
+    """(event id, label) from {"event_id", "label"}, the label checked like a prediction."""
+    if isinstance(raw, UnparsableRecord):
+        raise RecordError("record", raw.error)
+    if not isinstance(raw, dict):
+        raise RecordError("record", "must be an object with event_id and label")
+    event_id = raw.get("event_id")
+    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
+        raise RecordError("event_id", "must be a non-empty string")
+    if "label" not in raw:
+        raise RecordError("label", "is required")
+    probe = normalize_record({"features": {}, "label": raw["label"]}, "", schema, 0.0)
+    return str(event_id), probe.label

@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from functools import partial
 from importlib.metadata import version as package_version
 
@@ -25,6 +25,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from collectors.ce_intake import CloudEventSettings, CloudEventsIntake
 from collectors.intake import Intake
 from collectors.kpis import KpiStore
 from collectors.store import EventStore, RetentionPolicy
@@ -32,7 +33,13 @@ from collectors.stream import StreamConsumer, StreamSettings
 from detectors.lease import RunLease
 from detectors.runner import DetectionRunner, KpiComparison
 from detectors.runs import RunStore
-from service import routes_intake, routes_models, routes_ops, routes_runs
+from service import (
+    routes_cloudevents,
+    routes_intake,
+    routes_models,
+    routes_ops,
+    routes_runs,
+)
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_models_file
 from service.embedded_redis import EmbeddedRedis
@@ -112,6 +119,28 @@ async def running_stream_consumer(
             task.cancel()
 
 
+@asynccontextmanager
+async def unmatched_halves_sweeper(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """Counts CloudEvent halves that expired unjoined, every half TTL."""
+    interval = max(0.5, settings.cloudevents_join_ttl_seconds / 2)
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await services.cloudevents.sweep(services.clock.now())
+            except Exception:  # Redis away: the next sweep counts the same halves
+                log.warning("sweeping unmatched CloudEvent halves failed", exc_info=True)
+
+    task = asyncio.create_task(sweep_forever(), name="cloudevents-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
 def stream_settings(settings: Settings) -> StreamSettings:
     return StreamSettings(
         streams={stream: model or None for stream, model in settings.streams.items()},
@@ -170,12 +199,13 @@ def create_app(
             app.state.stream_consumer = await stack.enter_async_context(
                 running_stream_consumer(settings, services)
             )
+            await stack.enter_async_context(unmatched_halves_sweeper(settings, services))
             for model in await services.registry.names():
                 scheduler.ensure(model, services.config_for(model).schedule_seconds)
             yield
 
     app = FastAPI(title="driftmon", version=driftmon_version(), lifespan=lifespan)
-    for module in (routes_intake, routes_models, routes_runs, routes_ops):
+    for module in (routes_intake, routes_cloudevents, routes_models, routes_runs, routes_ops):
         app.include_router(module.router)
     return app
 
@@ -226,6 +256,22 @@ def _build_services(
         runs=runs,
         runner=runner,
         intake=intake,
+        cloudevents=CloudEventsIntake(
+            redis,
+            intake,
+            registry,
+            CloudEventSettings(
+                models=settings.cloudevents_models,
+                input_names={
+                    name: config.input_names
+                    for name, config in model_configs.items()
+                    if config.input_names
+                },
+                join_ttl_seconds=settings.cloudevents_join_ttl_seconds,
+                key_prefix=settings.key_prefix,
+            ),
+            metrics,
+        ),
         model_configs=model_configs,
     )
 

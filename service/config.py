@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
     scheduler_enabled: bool = True
+    cloudevents_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON map of inferenceservicename, modelid, endpoint or ce-source to model",
+    )
+    cloudevents_join_ttl_seconds: float = Field(
+        default=60.0, gt=0, description="how long a request waits for its response"
+    )
     kpi_max_names: int = Field(default=50, gt=0, description="distinct KPIs per model")
     kpi_baseline_seconds: float = Field(
         default=7 * 86400, gt=0, description="KPI baseline: this long before the window"
@@ -107,6 +114,8 @@ class ModelConfig(BaseModel):
     effect_size_floor: float | None = Field(default=None, ge=0)
     multivariate_threshold: float | None = Field(default=None, gt=0.5, le=1)
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+    # positional names of the columns of an inference request's input tensor
+    input_names: list[str] | None = None
 
     @field_validator("name")
     @classmethod

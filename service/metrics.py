@@ -64,6 +64,18 @@ class Metrics:
             ["model", "source"],
             registry=registry,
         )
+        self.cloudevents = Counter(
+            "driftmon_cloudevents",
+            "Inference-logger CloudEvents by half (request, response, feedback) and outcome.",
+            ["half", "outcome"],
+            registry=registry,
+        )
+        self.cloudevents_unmatched = Counter(
+            "driftmon_cloudevents_unmatched",
+            "Request or response halves that expired without their partner.",
+            ["model"],
+            registry=registry,
+        )
         self.stream_entries = Counter(
             "driftmon_stream_entries",
             "Redis Stream entries by outcome (read, redelivered, acked, dead_lettered, deleted).",
@@ -97,6 +109,12 @@ class Metrics:
 
     def count_kpis(self, model: str, source: str, amount: int) -> None:
         self.kpi_points.labels(model, source).inc(amount)
+
+    def count_cloudevent(self, half: str, outcome: str, amount: int = 1) -> None:
+        self.cloudevents.labels(half, outcome).inc(amount)
+
+    def count_unmatched(self, model: str, amount: int) -> None:
+        self.cloudevents_unmatched.labels(model).inc(amount)
 
     def count_stream(self, stream: str, outcome: str, amount: int) -> None:
         self.stream_entries.labels(stream, outcome).inc(amount)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from collectors.body import BodyError, UnparsableRecord, parse_records
-from collectors.events import RecordError, normalize_record
+from collectors.body import BodyError, parse_records
 from collectors.intake import UnknownModelError
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
-from service.schema import ModelSchema
 from service.state import Services
 
 router = APIRouter(tags=["intake"])
@@ -45,43 +41,18 @@ async def post_events(model: str, request: Request) -> JSONResponse:
     return JSONResponse(result.as_dict(), status_code=status)
 
 
-def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
-    """(event id, label) from {"event_id", "label"}, the label checked like a prediction."""
-    if isinstance(raw, UnparsableRecord):
-        raise RecordError("record", raw.error)
-    if not isinstance(raw, dict):
-        raise RecordError("record", "must be an object with event_id and label")
-    event_id = raw.get("event_id")
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
-        raise RecordError("event_id", "must be a non-empty string")
-    if "label" not in raw:
-        raise RecordError("label", "is required")
-    probe = normalize_record({"features": {}, "label": raw["label"]}, "", schema, 0.0)
-    return str(event_id), probe.label
-
-
 @router.post("/v1/models/{model}/labels", status_code=202)
 async def post_labels(model: str, request: Request) -> JSONResponse:
     """Ground truth by event id, arriving after the predictions."""
     check_model_name(model)
     services = services_of(request)
-    schema = await services.registry.schema(model)
-    if schema is None:
+    if await services.registry.schema(model) is None:
         raise unknown_model(model)
     records = await _records(request, services)
-    labels: dict[str, object] = {}
-    errors: list[dict[str, Any]] = []
-    for index, record in enumerate(records):
-        try:
-            event_id, value = label_pair(record, schema)
-            labels[event_id] = value
-        except RecordError as exc:
-            errors.append(
-                {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
-            )
-    accepted, unknown = await services.intake.submit_labels(model, labels, source="http")
-    body = {"accepted": accepted, "unknown": unknown, "rejected": len(errors), "errors": errors}
-    return JSONResponse(body, status_code=422 if errors and not labels else 202)
+    result = await services.intake.submit_labels(model, records, source="http")
+    body = result.as_dict()
+    rejected_all = result.errors and len(result.errors) == len(records)
+    return JSONResponse(body, status_code=422 if rejected_all else 202)
 
 
 @router.post("/v1/models/{model}/kpis", status_code=202)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 from redis.asyncio import Redis
 
+from collectors.ce_intake import CloudEventsIntake
 from collectors.intake import Intake
 from collectors.store import EventStore
 from detectors.runner import DetectionRunner
@@ -31,6 +32,7 @@ class Services:
     runs: RunStore
     runner: DetectionRunner
     intake: Intake
+    cloudevents: CloudEventsIntake
     model_configs: dict[str, ModelConfig]
 
     def config_for(self, model: str) -> EffectiveModelConfig:
