@@ -100,13 +100,24 @@ def _event_id(raw: object) -> str:
 def _features(raw: object, schema: ModelSchema) -> dict[str, Value]:
     if not isinstance(raw, dict):
         raise RecordError("features", "must be an object of feature name to value")
+    kinds = schema.features
     out: dict[str, Value] = {}
     for name, value in raw.items():
-        kind = schema.features.get(name)
-        where = f"features.{name}"
-        if kind is None:
+        kind = kinds.get(name)
+        # intake checks every feature of every event: the common well-typed cases are
+        # tested by exact type first, everything else takes the careful path
+        kind_of_value = type(value)
+        if (kind == "numerical" and kind_of_value is float and -math.inf < value < math.inf) or (
+            kind == "categorical" and kind_of_value is str
+        ):
+            out[name] = value
+        elif kind is None:
+            where = f"features.{name}"
             raise RecordError(where, "not in the model's reference schema", "unknown_field")
-        out[name] = _number(value, where) if kind == "numerical" else _category(value, where)
+        elif kind == "numerical":
+            out[name] = _number(value, f"features.{name}")
+        else:
+            out[name] = _category(value, f"features.{name}")
     return out
 
 

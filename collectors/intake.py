@@ -131,26 +131,24 @@ class Intake:
         """Business KPI points: [{"name", "value", "timestamp"}]."""
         await self.schema(model)
         now = self._clock.now()
-        points: list[KpiPoint] = []
+        indexed: list[tuple[int, KpiPoint]] = []
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             try:
                 if isinstance(record, UnparsableRecord):
                     raise RecordError("record", record.error)
-                points.append(parse_kpi(record, now))
+                indexed.append((index, parse_kpi(record, now)))
             except RecordError as exc:
                 errors.append(_error(index, exc))
+        points = [point for _, point in indexed]
         refused = set(await self._kpis.add(model, points, now))
-        for index, point in enumerate(points):
+        for index, point in indexed:
             if point.name in refused:
-                errors.append(
-                    {
-                        "index": index,
-                        "field": "name",
-                        "reason": "invalid",
-                        "error": f"name: {point.name!r} is over the cap of distinct KPIs per model",
-                    }
+                cap = RecordError(
+                    "name", f"{point.name!r} is over the cap of distinct KPIs per model"
                 )
+                errors.append(_error(index, cap))
+        errors.sort(key=lambda error: int(error["index"]))
         accepted = sum(1 for point in points if point.name not in refused)
         self._counter.count_kpis(model, source, accepted)
         return IntakeResult(accepted=accepted, errors=errors)

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -108,8 +108,11 @@ class RetentionPolicy:
 
 
 def _packed_numbers(event: Event, layout: Layout) -> bytes:
-    values = (event.features.get(name) for name in layout.numerical)
-    return array("d", (math.nan if v is None else float(v) for v in values)).tobytes()
+    features = event.features
+    values = [features.get(name) for name in layout.numerical]
+    if None in values:
+        values = [math.nan if value is None else value for value in values]
+    return array("d", cast(list[float], values)).tobytes()
 
 
 def _row(event: Event, layout: Layout) -> bytes:

@@ -65,21 +65,23 @@ class RetryableEntryError(RuntimeError):
 class Entry:
     stream: str
     entry_id: str
-    fields: dict[str, str] | None  # None: deleted from the stream while pending
+    fields: dict[str, bytes] | None  # None: deleted from the stream while pending
     deliveries: int = 1
 
 
-def _decode_fields(raw: dict[bytes, bytes] | None) -> dict[str, str] | None:
+def _decode_fields(raw: dict[bytes, bytes] | None) -> dict[str, bytes] | None:
+    """Field names as text; values stay bytes, which orjson reads without a copy."""
     if raw is None:
         return None
-    return {text(key): text(value) for key, value in raw.items()}
+    return {text(key): value for key, value in raw.items()}
 
 
 def records_of(entry: Entry, streams: dict[str, str | None]) -> tuple[str, str, list[object]]:
     """(model, kind, records) of an entry, kind "events" or "kpis"; or PoisonEntryError
     saying why not."""
     fields = entry.fields or {}
-    model = streams.get(entry.stream) or fields.get("model")
+    named = fields.get("model")
+    model = streams.get(entry.stream) or (named.decode(errors="replace") if named else None)
     if not model:
         raise PoisonEntryError("no model: map the stream to one or add a `model` field")
     found = [name for name in ("event", "events", "kpis") if name in fields]
@@ -229,49 +231,71 @@ class StreamConsumer:
         await self._handle_all(entries, redelivered=False)
 
     async def _handle_all(self, entries: list[Entry], redelivered: bool) -> None:
+        """A read batch as one unit: entries of one model are stored in one call and
+        acknowledged in one XACK; a failing entry is retried or dead-lettered alone."""
         for stream in {entry.stream for entry in entries}:
             count = sum(1 for entry in entries if entry.stream == stream)
             self._counter.count_stream(stream, "redelivered" if redelivered else "read", count)
+        done: list[Entry] = []
+        groups: dict[tuple[str, str], list[tuple[Entry, list[object]]]] = {}
         for entry in entries:
-            await self._handle(entry)
+            if entry.fields is None:
+                self._counter.count_stream(entry.stream, "deleted", 1)
+                done.append(entry)
+                continue
+            try:
+                model, kind, records = records_of(entry, self._settings.streams)
+            except PoisonEntryError as exc:
+                done.append(await self._dead_letter(entry, str(exc)))
+                continue
+            groups.setdefault((model, kind), []).append((entry, records))
+        for (model, kind), members in groups.items():
+            done += await self._submit_group(model, kind, members)
+        await self._ack(done)
 
-    async def _handle(self, entry: Entry) -> None:
-        if entry.fields is None:
-            self._counter.count_stream(entry.stream, "deleted", 1)
-            await self._ack(entry)
-            return
+    async def _submit_group(
+        self, model: str, kind: str, members: list[tuple[Entry, list[object]]]
+    ) -> list[Entry]:
+        """Store one model's records of a batch; returns the entries to acknowledge."""
+        records = [record for _, own in members for record in own]
         try:
-            model, kind, records = records_of(entry, self._settings.streams)
             if kind == "kpis":
                 result = await self._intake.submit_kpis(model, records, source="stream")
             else:
                 result = await self._intake.submit(model, records, source="stream")
-        except PoisonEntryError as exc:
-            await self._dead_letter(entry, str(exc))
-            return
-        except UnknownModelError as exc:
-            await self._retry_or_give_up(entry, str(exc))
-            return
         except (RedisConnectionError, RedisTimeoutError):
-            raise  # the entry stays pending; the consumer reconnects and redelivers
-        except Exception as exc:  # a bug or a bad surprise: bounded retries, then DLQ
-            log.exception("stream entry %s of %s failed", entry.entry_id, entry.stream)
-            await self._retry_or_give_up(entry, f"{type(exc).__name__}: {exc}")
-            return
-        if result.errors:
-            await self._dead_letter(entry, f"{result.rejected} records rejected", result.errors)
-            return
-        await self._ack(entry)
+            raise  # the entries stay pending; the consumer reconnects and redelivers
+        except Exception as exc:  # unknown model, a bug, a surprise: bounded retries
+            if not isinstance(exc, UnknownModelError):
+                log.exception("stream entries of model %s failed", model)
+            reason = (
+                str(exc) if isinstance(exc, UnknownModelError) else f"{type(exc).__name__}: {exc}"
+            )
+            return [
+                await self._dead_letter(e, f"gave up after {e.deliveries} deliveries: {reason}")
+                for e, _ in members
+                if self._out_of_retries(e, reason)
+            ]
+        return [
+            await self._settle(entry, errors)
+            for entry, errors in _errors_by_entry(members, result.errors)
+        ]
 
-    async def _retry_or_give_up(self, entry: Entry, reason: str) -> None:
+    async def _settle(self, entry: Entry, errors: list[dict[str, Any]]) -> Entry:
+        if errors:
+            await self._dead_letter(entry, f"{len(errors)} records rejected", errors)
+        return entry
+
+    def _out_of_retries(self, entry: Entry, reason: str) -> bool:
         if entry.deliveries >= self._settings.max_deliveries:
-            await self._dead_letter(entry, f"gave up after {entry.deliveries} deliveries: {reason}")
-        else:
-            log.info("entry %s of %s will be retried: %s", entry.entry_id, entry.stream, reason)
+            return True
+        log.info("entry %s of %s will be retried: %s", entry.entry_id, entry.stream, reason)
+        return False
 
     async def _dead_letter(
         self, entry: Entry, reason: str, errors: list[dict[str, Any]] | None = None
-    ) -> None:
+    ) -> Entry:
+        """Written before the entry is acknowledged; returns the entry to acknowledge."""
         letter: dict[str, str] = {
             "stream": entry.stream,
             "id": entry.entry_id,
@@ -281,15 +305,34 @@ class StreamConsumer:
         if errors:
             letter["errors"] = orjson.dumps(errors).decode()
         for name, value in (entry.fields or {}).items():
-            letter[f"field:{name}"] = value
+            letter[f"field:{name}"] = value.decode(errors="replace")
         await self._redis.xadd(self._settings.dead_letter(entry.stream), letter)  # type: ignore[arg-type]
         self._counter.count_stream(entry.stream, "dead_lettered", 1)
-        await self._ack(entry)
+        return entry
 
-    async def _ack(self, entry: Entry) -> None:
-        await self._redis.xack(entry.stream, self._settings.group, entry.entry_id)
-        self._counter.count_stream(entry.stream, "acked", 1)
-        self.handled += 1
+    async def _ack(self, entries: list[Entry]) -> None:
+        """Acknowledge after storing (and after dead-lettering): at-least-once."""
+        by_stream: dict[str, list[str]] = {}
+        for entry in entries:
+            by_stream.setdefault(entry.stream, []).append(entry.entry_id)
+        for stream, ids in by_stream.items():
+            await self._redis.xack(stream, self._settings.group, *ids)
+            self._counter.count_stream(stream, "acked", len(ids))
+        self.handled += len(entries)
+
+
+def _errors_by_entry(
+    members: list[tuple[Entry, list[object]]], errors: list[dict[str, Any]]
+) -> list[tuple[Entry, list[dict[str, Any]]]]:
+    """Each entry with the errors of its own records, indexes made local to it."""
+    out: list[tuple[Entry, list[dict[str, Any]]]] = []
+    start = 0
+    for entry, records in members:
+        end = start + len(records)
+        own = [{**e, "index": e["index"] - start} for e in errors if start <= e["index"] < end]
+        out.append((entry, own))
+        start = end
+    return out
 
 
 def _entry(stream: str, item: Any) -> Entry:

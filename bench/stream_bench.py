@@ -1,0 +1,150 @@
+"""Stream intake benchmark: events per second that the consumer group reads, validates,
+stores and acknowledges, against a bare XRANGE-and-decode loop over the same stream
+measured in the same run (the floor of any consumer: Redis transfer and JSON).
+
+    python -m bench.stream_bench [--entries 50000] [--per-entry 1] [--redis-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from bench.window_bench import CATEGORICAL, NUMERICAL, show
+from collectors.intake import Intake
+from collectors.kpis import KpiStore
+from collectors.store import EventStore, RetentionPolicy
+from collectors.stream import StreamConsumer, StreamSettings
+from service.clock import SystemClock
+from service.embedded_redis import EmbeddedRedis
+from service.keys import Keys
+from service.redis_types import entries
+from service.registry import ModelRegistry, ReferenceInfo
+from service.schema import ColumnKind, ModelSchema
+
+STREAM = "bench:predictions"
+
+
+class NullCounter:
+    def count_events(self, model: str, source: str, outcome: str, amount: int) -> None: ...
+    def count_rejects(self, model: str, source: str, reason: str, amount: int) -> None: ...
+    def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None: ...
+    def count_kpis(self, model: str, source: str, amount: int) -> None: ...
+    def count_stream(self, stream: str, outcome: str, amount: int) -> None: ...
+    def set_stream_status(self, stream: str, lag: int | None, pending: int) -> None: ...
+
+
+def event(i: int) -> dict[str, Any]:
+    features: dict[str, Any] = {name: float(i % 97) / 7 for name in NUMERICAL}
+    features.update({name: ("alpha", "beta", "gamma")[i % 3] for name in CATEGORICAL})
+    return {"event_id": f"s-{i}", "features": features, "prediction": 1, "score": 0.7}
+
+
+async def fill(redis: Redis, count: int, per_entry: int) -> None:
+    await redis.delete(STREAM)
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(count):
+            batch = [event(i * per_entry + j) for j in range(per_entry)]
+            pipe.xadd(STREAM, {"events": orjson.dumps(batch)})
+            if i % 5000 == 4999:
+                await pipe.execute()
+        await pipe.execute()
+
+
+async def bare_loop(redis: Redis) -> int:
+    decoded, start = 0, "-"
+    while True:
+        chunk = entries(await redis.xrange(STREAM, min=start, count=500))
+        for _, fields in chunk:
+            decoded += len(orjson.loads(fields[b"events"]))
+        if len(chunk) < 500:
+            return decoded
+        start = "(" + chunk[-1][0].decode()
+
+
+async def register(redis: Redis, keys: Keys) -> ModelRegistry:
+    registry = ModelRegistry(redis, keys)
+    features: dict[str, ColumnKind] = dict.fromkeys(NUMERICAL, "numerical")
+    features.update(dict.fromkeys(CATEGORICAL, "categorical"))
+    schema = ModelSchema(
+        features,
+        prediction="prediction",
+        prediction_kind="categorical",
+        scores={"1": "score"},
+        positive_class="1",
+    )
+    await registry.put_reference("bench", schema, ReferenceInfo("sha256:bench", 0, {}, 0.0), b"")
+    return registry
+
+
+async def consume(redis: Redis, count: int) -> None:
+    keys = Keys("bench-stream:")
+    intake = Intake(
+        await register(redis, keys),
+        EventStore(redis, keys),
+        SystemClock(),
+        NullCounter(),
+        RetentionPolicy(86400, 10_000_000),
+        86400,
+        KpiStore(redis, keys, 10, 86400),
+    )
+    settings = StreamSettings(
+        streams={STREAM: "bench"}, consumer="bench", batch_size=500, block_ms=20
+    )
+    consumer = StreamConsumer(redis, intake, settings, NullCounter())
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    while consumer.handled < count:  # noqa: ASYNC110  (polling a counter, not an event)
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+
+
+async def run(redis: Redis, count: int, per_entry: int) -> None:
+    await redis.flushdb()
+    await fill(redis, count, per_entry)
+    events = count * per_entry
+    began = time.perf_counter()
+    assert await bare_loop(redis) == events
+    bare = time.perf_counter() - began
+    began = time.perf_counter()
+    await consume(redis, count)
+    consumed = time.perf_counter() - began
+    show("stream", f"{count:,} entries x {per_entry} events of 25 features")
+    show("bare XRANGE + JSON decode", f"{events / bare:,.0f} events/s")
+    show("consumer group: validate+store+ack", f"{events / consumed:,.0f} events/s")
+    show("ratio consumer / bare loop", f"{bare / consumed:.2f} (goal >= 0.5)")
+    await redis.flushdb()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if args.redis_url:
+        redis = Redis.from_url(args.redis_url)
+        await run(redis, args.entries, args.per_entry)
+        await redis.aclose()
+        return
+    with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(Path(data_dir)) as embedded:
+        redis = Redis.from_url(embedded.url)
+        await run(redis, args.entries, args.per_entry)
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--entries", type=int, default=50_000)
+    parser.add_argument("--per-entry", type=int, default=1)
+    parser.add_argument("--redis-url", default=None, help="default: an embedded Redis (flushed!)")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
