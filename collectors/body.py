@@ -21,11 +21,14 @@ class UnparsableRecord:
 ParsedRecord = object
 
 
-def _looks_like_ndjson(content_type: str, body: bytes) -> bool:
-    if any(kind in content_type for kind in NDJSON_TYPES):
-        return True
-    stripped = body.strip()
-    return b"\n" in stripped and stripped[:1] == b"{" and stripped[-1:] == b"}"
+def _declares_ndjson(content_type: str) -> bool:
+    return any(kind in content_type for kind in NDJSON_TYPES)
+
+
+def _could_be_ndjson(body: bytes) -> bool:
+    """Several lines, each an object: NDJSON sent without its content type."""
+    lines = [line.strip() for line in body.strip().split(b"\n") if line.strip()]
+    return len(lines) > 1 and all(line[:1] == b"{" and line[-1:] == b"}" for line in lines)
 
 
 def _parse_ndjson(body: bytes) -> list[ParsedRecord]:
@@ -36,7 +39,7 @@ def _parse_ndjson(body: bytes) -> list[ParsedRecord]:
         try:
             records.append(orjson.loads(line))
         except orjson.JSONDecodeError as exc:
-            records.append(UnparsableRecord(f"record: invalid JSON line ({exc})"))
+            records.append(UnparsableRecord(f"invalid JSON line ({exc})"))
     return records
 
 
@@ -45,11 +48,14 @@ def parse_records(body: bytes, content_type: str) -> list[ParsedRecord]:
     list as an UnparsableRecord so that it is rejected alone, by its index."""
     if not body.strip():
         raise BodyError("body: empty; send a JSON object, a JSON array, or NDJSON")
-    if _looks_like_ndjson(content_type, body):
+    if _declares_ndjson(content_type):
         return _parse_ndjson(body)
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        # a whole body that is not JSON may still be NDJSON, one object a line
+        if _could_be_ndjson(body):
+            return _parse_ndjson(body)
         raise BodyError(f"body: invalid JSON ({exc})") from exc
     if isinstance(parsed, list):
         return list(parsed)

@@ -283,7 +283,8 @@ class StreamConsumer:
 
     async def _settle(self, entry: Entry, errors: list[dict[str, Any]]) -> Entry:
         if errors:
-            await self._dead_letter(entry, f"{len(errors)} records rejected", errors)
+            noun = "record" if len(errors) == 1 else "records"
+            await self._dead_letter(entry, f"{len(errors)} {noun} rejected", errors)
         return entry
 
     def _out_of_retries(self, entry: Entry, reason: str) -> bool:

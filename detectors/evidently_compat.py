@@ -18,4 +18,12 @@ from evidently.legacy.calculations.stattests.registry import (  # noqa: E402
 )
 from evidently.legacy.core import ColumnType  # noqa: E402
 
-__all__ = ["ColumnType", "StatTestNotFoundError", "get_stattest"]
+
+def registered_methods() -> frozenset[str]:
+    """Names of the drift methods Evidently knows."""
+    from evidently.legacy.calculations.stattests import registry
+
+    return frozenset(registry._registered_stat_tests)
+
+
+__all__ = ["ColumnType", "StatTestNotFoundError", "get_stattest", "registered_methods"]

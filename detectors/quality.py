@@ -140,7 +140,7 @@ def data_quality(
                     "check": "type_mismatch",
                     "value": stats["type_mismatches"],
                     "severity": "warning",
-                    "message": f"{name}: {stats['type_mismatches']} records sent a wrong type",
+                    "message": f"{name}: {_records(stats['type_mismatches'])} sent a wrong type",
                 }
             )
     for field_name, count in sorted(rejects.unknown_fields.items()):
@@ -150,7 +150,7 @@ def data_quality(
                 "check": "new_column",
                 "value": count,
                 "severity": "warning",
-                "message": f"{field_name}: {count} records sent a column the schema lacks",
+                "message": f"{field_name}: {_records(count)} sent a column the schema lacks",
             }
         )
     missing_columns = [f["column"] for f in findings if f["check"] == "missing_column"]
@@ -160,6 +160,10 @@ def data_quality(
         "findings": findings,
         "worst_severity": _worst(findings),
     }
+
+
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 def _worst(findings: list[dict[str, Any]]) -> Severity | None:

@@ -42,6 +42,8 @@ class RunResult(BaseModel):
     window: WindowInfo = Field(default_factory=WindowInfo)
     min_window_events: int = 0
     dataset_drift: bool | None = None
+    # consecutive ok runs, this one included, that found dataset drift
+    dataset_drift_streak: int = 0
     drifted_share: float | None = None
     drift_share_threshold: float | None = None
     columns: dict[str, ColumnResult] = Field(default_factory=dict)

@@ -170,6 +170,7 @@ class DetectionRunner:
             )
             result = _with_evaluation(result, evaluation)
             result.kpis = await self._kpis.compare(model, since, started)
+            result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
             log.exception("detection run %s of %s failed", result.run_id, model)
             error = f"{type(exc).__name__}: {exc}"
@@ -177,6 +178,12 @@ class DetectionRunner:
         result.duration_seconds = time.perf_counter() - began
         await self._runs.save(result)
         return result
+
+    async def _drift_streak(self, model: str, result: RunResult) -> int:
+        if result.status != "ok" or not result.dataset_drift:
+            return 0
+        previous = await self._runs.latest(model, ok_only=True)
+        return 1 + (previous.dataset_drift_streak if previous is not None else 0)
 
     async def report_html(self, model: str, run_id: str) -> bytes:
         """The Evidently HTML report of a run, built on first request from the same

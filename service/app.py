@@ -94,7 +94,9 @@ def detection_executor(workers: int) -> Iterator[Executor]:
     try:
         yield executor
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        # waiting lets worker processes exit cleanly (no leaked semaphores); queued
+        # detections are cancelled, a running one finishes first
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @asynccontextmanager
@@ -173,7 +175,9 @@ def create_app(
     """Collaborators may be passed in (tests pass a manual clock, a Redis, a client);
     whatever is not passed is opened by the lifespan."""
     used_clock = clock or SystemClock()
-    metrics = Metrics(registry or CollectorRegistry(), driftmon_version())
+    metrics = Metrics(
+        registry or CollectorRegistry(), driftmon_version(), settings.metrics_max_columns
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ SERVE_OPTIONS: list[tuple[str, type, str]] = [
     ("window-seconds", float, "default window age"),
     ("window-max-events", int, "default window size cap"),
     ("min-window-events", int, "windows below this are insufficient_data"),
+    ("drift-share", float, "share of drifted columns that makes dataset drift"),
     ("detection-workers", int, "detection processes (0: a thread)"),
 ]
 

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
     scheduler_enabled: bool = True
+    metrics_max_columns: int = Field(
+        default=100, gt=0, description="per-column metrics exported per model, at most"
+    )
     cloudevents_models: dict[str, str] = Field(
         default_factory=dict,
         description="JSON map of inferenceservicename, modelid, endpoint or ce-source to model",
@@ -91,10 +94,47 @@ DriftMethod = str
 ColumnKind = Literal["numerical", "categorical"]
 
 
+# Evidently's registered drift methods (evidently.legacy.calculations.stattests);
+# checked when the models file loads, so a typo fails at start, not at the next run
+DRIFT_METHODS = frozenset(
+    {
+        "TVD",
+        "anderson",
+        "chisquare",
+        "cramer_von_mises",
+        "ed",
+        "empirical_mmd",
+        "es",
+        "fisher_exact",
+        "g_test",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "ks",
+        "mannw",
+        "psi",
+        "t_test",
+        "wasserstein",
+        "z",
+    }
+)
+
+
+def _known_method(method: str | None) -> str | None:
+    if method is not None and method not in DRIFT_METHODS:
+        raise ValueError(f"unknown drift method {method!r}; use one of {sorted(DRIFT_METHODS)}")
+    return method
+
+
 class ColumnDrift(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: DriftMethod | None = None
     threshold: float | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _method_known(cls, value: str | None) -> str | None:
+        return _known_method(value)
 
 
 class ModelConfig(BaseModel):
@@ -116,6 +156,11 @@ class ModelConfig(BaseModel):
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
     # positional names of the columns of an inference request's input tensor
     input_names: list[str] | None = None
+
+    @field_validator("drift_method")
+    @classmethod
+    def _method_known(cls, value: str | None) -> str | None:
+        return _known_method(value)
 
     @field_validator("name")
     @classmethod

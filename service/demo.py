@@ -225,7 +225,7 @@ def upload_reference(client: httpx.Client) -> None:
     print(f"   model config: drift_share {DEMO_DRIFT_SHARE} (from models.yaml in the data dir)")
 
 
-def batches(events: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterator[list[Any]]:
+def batches(events: list[dict[str, Any]], size: int = BATCH_SIZE) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
 
@@ -461,7 +461,7 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
             return 1
         try:
             outcome = guided_run(client, data_dir)
-        except (DemoError, httpx.HTTPError) as exc:
+        except (DemoError, httpx.HTTPError, ValueError) as exc:  # ValueError: a non-JSON answer
             print(f"\nDEMO FAILED: {exc}\nthe end of driftmon's log:\n{log_tail(data_dir)}")
             return 1
         except KeyboardInterrupt:

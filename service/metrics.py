@@ -7,19 +7,28 @@ or column that disappears stops being exported."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from detectors.result import RunResult
+from detectors.result import ColumnResult, RunResult
 
 RUN_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, version: str) -> None:
+    def __init__(self, registry: CollectorRegistry, version: str, max_columns: int = 100) -> None:
         self.registry = registry
         self.events = Counter(
             "driftmon_events",
@@ -95,8 +104,10 @@ class Metrics:
             registry=registry,
         )
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
-        self.latest = LatestRunsCollector()
+        self.latest = LatestRunsCollector(max_columns)
         registry.register(self.latest)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
 
     def count_events(self, model: str, source: str, outcome: str, amount: int) -> None:
         self.events.labels(model, source, outcome).inc(amount)
@@ -129,20 +140,37 @@ class Metrics:
         self.run_duration.labels(result.model).observe(result.duration_seconds)
 
 
+@dataclass
+class ModelSnapshot:
+    """What one model's gauges are rendered from at scrape time."""
+
+    latest: RunResult | None
+    latest_ok: RunResult | None
+    schedule_seconds: float
+
+
 class LatestRunsCollector(Collector):
-    """Gauges of the newest run per model, refreshed from Redis before each scrape."""
+    """Gauges of the newest run per model, refreshed from Redis before each scrape.
 
-    def __init__(self) -> None:
-        self._latest: dict[str, RunResult] = {}
-        self._latest_ok: dict[str, RunResult] = {}
+    Per-column gauges are capped per model (`max_columns`): a wide model would otherwise
+    multiply every series by its width. Drifted and high-scoring columns go first."""
 
-    def update(self, latest: dict[str, RunResult], latest_ok: dict[str, RunResult]) -> None:
-        self._latest = latest
-        self._latest_ok = latest_ok
+    def __init__(self, max_columns: int) -> None:
+        self._max_columns = max_columns
+        self._models: dict[str, ModelSnapshot] = {}
+
+    def update(self, models: dict[str, ModelSnapshot]) -> None:
+        self._models = models
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        ok_runs = list(self._latest_ok.values())
-        yield from _run_gauges(self._latest.values())
+        ok_runs = [
+            capped_columns(snapshot.latest_ok, self._max_columns)
+            for snapshot in self._models.values()
+            if snapshot.latest_ok is not None
+        ]
+        latest = [s.latest for s in self._models.values() if s.latest is not None]
+        yield from _run_gauges(latest)
+        yield from _schedule_gauges(self._models, self._max_columns)
         yield from _column_gauges(ok_runs)
         yield from _prediction_gauges(ok_runs)
         yield from _quality_gauges(ok_runs)
@@ -153,6 +181,53 @@ class LatestRunsCollector(Collector):
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
+
+
+def capped_columns(result: RunResult, cap: int) -> RunResult:
+    """The result with at most `cap` columns: drifted first, then by score."""
+    if len(result.columns) <= cap:
+        return result
+
+    def priority(item: tuple[str, ColumnResult]) -> tuple[bool, float, str]:
+        name, verdict = item
+        return (not verdict.drifted, -(verdict.score or 0.0), name)
+
+    kept = dict(sorted(result.columns.items(), key=priority)[:cap])
+    return result.model_copy(update={"columns": kept})
+
+
+def _schedule_gauges(models: dict[str, ModelSnapshot], cap: int) -> Iterator[GaugeMetricFamily]:
+    interval = _gauge(
+        "driftmon_schedule_interval_seconds", "Configured detection interval.", ["model"]
+    )
+    streak = _gauge(
+        "driftmon_dataset_drift_streak_runs",
+        "Consecutive latest successful runs that found dataset drift.",
+        ["model"],
+    )
+    span = _gauge(
+        "driftmon_window_span_seconds",
+        "Time between the oldest and newest event of the latest run's window.",
+        ["model"],
+    )
+    unexported = _gauge(
+        "driftmon_unexported_columns",
+        "Columns left out of per-column metrics by DRIFTMON_METRICS_MAX_COLUMNS.",
+        ["model"],
+    )
+    for model, snapshot in models.items():
+        interval.add_metric([model], snapshot.schedule_seconds)
+        ok = snapshot.latest_ok
+        if ok is None:
+            continue
+        streak.add_metric([model], ok.dataset_drift_streak)
+        if ok.window.start and ok.window.end:
+            start, end = (
+                datetime.fromisoformat(t).timestamp() for t in (ok.window.start, ok.window.end)
+            )
+            span.add_metric([model], end - start)
+        unexported.add_metric([model], max(0, len(ok.columns) - cap))
+    yield from (interval, streak, span, unexported)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:

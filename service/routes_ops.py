@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from detectors.result import RunResult
 from service.http_util import services_of
+from service.metrics import ModelSnapshot
 
 router = APIRouter(tags=["operations"])
 
@@ -15,16 +15,15 @@ router = APIRouter(tags=["operations"])
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     services = services_of(request)
-    latest: dict[str, RunResult] = {}
-    latest_ok: dict[str, RunResult] = {}
-    for model in await services.registry.names():
-        result = await services.runs.latest(model)
-        if result is not None:
-            latest[model] = result
-        ok = await services.runs.latest(model, ok_only=True)
-        if ok is not None:
-            latest_ok[model] = ok
-    services.metrics.latest.update(latest, latest_ok)
+    snapshots = {
+        model: ModelSnapshot(
+            latest=await services.runs.latest(model),
+            latest_ok=await services.runs.latest(model, ok_only=True),
+            schedule_seconds=services.config_for(model).schedule_seconds,
+        )
+        for model in await services.registry.names()
+    }
+    services.metrics.latest.update(snapshots)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

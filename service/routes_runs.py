@@ -45,6 +45,15 @@ async def latest_run(model: str, request: Request) -> RunResult:
     return result
 
 
+@router.get("/v1/models/{model}/runs/latest/report", response_class=HTMLResponse)
+async def latest_report(model: str, request: Request) -> HTMLResponse:
+    """The report of the newest successful run: a stable link for alerts and dashboards."""
+    latest = await services_of(request).runs.latest(model, ok_only=True)
+    if latest is None:
+        raise HTTPException(404, detail={"error": f"model {model!r} has no successful run yet"})
+    return await run_report(model, latest.run_id, request)
+
+
 @router.get("/v1/models/{model}/runs/{run_id}")
 async def get_run(model: str, run_id: str, request: Request) -> RunResult:
     result = await services_of(request).runs.get(model, run_id)

@@ -82,6 +82,13 @@ def test_body_forms() -> None:
     assert ndjson == [{"a": 1}, {"a": 2}]
 
 
+def test_pretty_printed_json_is_one_object_and_bare_ndjson_is_lines() -> None:
+    pretty = b'{\n  "features": {\n    "age": 42\n  }\n}\n'
+    assert parse_records(pretty, "application/json") == [{"features": {"age": 42}}]
+    bare = b'{"a": 1}\n{"a": 2}\n'
+    assert parse_records(bare, "application/json") == [{"a": 1}, {"a": 2}]
+
+
 def test_a_broken_ndjson_line_is_rejected_alone() -> None:
     records = parse_records(b'{"a": 1}\n{broken\n{"a": 3}', "application/x-ndjson")
     assert records[0] == {"a": 1}

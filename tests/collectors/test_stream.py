@@ -142,7 +142,7 @@ async def test_malformed_entries_are_dead_lettered_and_do_not_block(streaming: H
     assert any("invalid JSON" in reason for reason in reasons)
     assert any("no `event`, `events` or `kpis` field" in reason for reason in reasons)
     assert any("no model" in reason for reason in reasons)
-    rejected = next(letter for letter in letters if letter["reason"] == "1 records rejected")
+    rejected = next(letter for letter in letters if letter["reason"] == "1 record rejected")
     assert "features.age" in rejected["errors"]
     assert rejected["field:events"]  # the original entry travels with its reason
     await eventually(lambda: _zero(pending(streaming, STREAM)))
