@@ -112,8 +112,11 @@ class EmbeddedRedis:
 
     def start(self) -> None:
         """Start the server and block until it answers PING. No-op while it runs."""
-        if self._process is not None and self._process.poll() is None:
-            return
+        if self._process is not None:
+            if self._process.poll() is None and self._answers_ping():
+                return
+            # a server killed a moment ago can still look alive: let it finish dying
+            self._reap(self._process)
         self._dir.mkdir(parents=True, exist_ok=True)
         if self._lock_fd is None:  # else our server died and we still hold the dir
             self._acquire_lock()
@@ -295,6 +298,14 @@ class EmbeddedRedis:
         return f"end of {self._log_file}:\n{tail}"
 
     # -- stopping ----------------------------------------------------------------------------
+
+    def _reap(self, process: subprocess.Popen[bytes]) -> None:
+        try:
+            process.wait(SHUTDOWN_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.error("redis-server pid %d stopped answering; killing it", process.pid)
+            process.kill()
+            process.wait()
 
     def _shut_down(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None and not self._request_shutdown():

@@ -1,0 +1,88 @@
+"""The README's curl walkthrough, pasted into bash against a real `driftmon serve`
+with its embedded Redis, exactly as a user would run it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.redis_server import free_loopback_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BASE = "http://127.0.0.1:8000"
+
+
+def walkthrough_script(base: str, report: Path) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Walkthrough with curl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) >= 8, "the walkthrough lost its steps"
+    script = "\n".join(blocks).replace(DEFAULT_BASE, base)
+    script = script.replace("-o report.html", f"-o {report}")
+    # opening a browser is the one step a test cannot take
+    lines = [line for line in script.splitlines() if not line.startswith("xdg-open")]
+    return "set -euo pipefail\n" + "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_loopback_port()
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the walkthrough uses curl")
+def test_readme_walkthrough_works_when_pasted(server: str, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    done = subprocess.run(
+        ["bash", "-c", walkthrough_script(server, report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = done.stdout
+    assert done.returncode == 0, done.stderr + output
+    assert '"accepted":1,"duplicates":0,"rejected":0' in output
+    assert '"accepted":1,"duplicates":0,"rejected":2' in output
+    assert '"field":"features.income"' in output
+    assert '"accepted":2,"unknown":1' in output
+    assert '"status":"insufficient_data"' in output
+    assert '"accepted":500' in output
+    assert '"status":"ok"' in output
+    assert 'driftmon_column_drifted{column="income",model="credit-risk"} 1.0' in output
+    assert "<html" in report.read_text().lower()
