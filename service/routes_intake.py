@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
@@ -23,50 +25,51 @@ async def _records(request: Request, services: Services) -> list[object]:
         raise HTTPException(400, detail={"field": "body", "error": str(exc)}) from exc
 
 
-@router.post("/v1/models/{model}/events", status_code=202)
-async def post_events(model: str, request: Request) -> JSONResponse:
-    """Prediction logs: one JSON object, a JSON array, or NDJSON. Bad records are
-    rejected one by one; the rest are stored before the 202."""
+async def _known_model_records(model: str, request: Request) -> tuple[Services, list[object]]:
+    """The records of a request to a model that exists (404 first, before the body)."""
     check_model_name(model)
     services = services_of(request)
     if await services.registry.schema(model) is None:
         raise unknown_model(model)
-    records = await _records(request, services)
+    return services, await _records(request, services)
+
+
+def _answer(body: dict[str, Any], rejected: int, records: int) -> JSONResponse:
+    # nothing usable at all is a client error; anything kept is a 202
+    return JSONResponse(body, status_code=422 if rejected and rejected == records else 202)
+
+
+@router.post("/v1/models/{model}/events", status_code=202)
+async def post_events(model: str, request: Request) -> JSONResponse:
+    """Prediction logs: one JSON object, a JSON array, or NDJSON. Bad records are
+    rejected one by one; the rest are stored before the 202."""
+    services, records = await _known_model_records(model, request)
     try:
         result = await services.intake.submit(model, records, source="http")
     except UnknownModelError as exc:
         raise unknown_model(model) from exc
-    # nothing usable at all is a client error; anything kept is a 202
-    status = 422 if result.errors and result.rejected == len(records) else 202
-    return JSONResponse(result.as_dict(), status_code=status)
+    return _answer(result.as_dict(), result.rejected, len(records))
 
 
 @router.post("/v1/models/{model}/labels", status_code=202)
 async def post_labels(model: str, request: Request) -> JSONResponse:
     """Ground truth by event id, arriving after the predictions."""
-    check_model_name(model)
-    services = services_of(request)
-    if await services.registry.schema(model) is None:
-        raise unknown_model(model)
-    records = await _records(request, services)
-    result = await services.intake.submit_labels(model, records, source="http")
-    body = result.as_dict()
-    rejected_all = result.errors and len(result.errors) == len(records)
-    return JSONResponse(body, status_code=422 if rejected_all else 202)
+    services, records = await _known_model_records(model, request)
+    try:
+        result = await services.intake.submit_labels(model, records, source="http")
+    except UnknownModelError as exc:
+        raise unknown_model(model) from exc
+    return _answer(result.as_dict(), len(result.errors), len(records))
 
 
 @router.post("/v1/models/{model}/kpis", status_code=202)
 async def post_kpis(model: str, request: Request) -> JSONResponse:
     """Business KPIs as [{"name", "value", "timestamp"}]: kept per model as time series
     and compared per run against the period before the window."""
-    check_model_name(model)
-    services = services_of(request)
-    if await services.registry.schema(model) is None:
-        raise unknown_model(model)
-    records = await _records(request, services)
+    services, records = await _known_model_records(model, request)
     try:
         result = await services.intake.submit_kpis(model, records, source="http")
     except UnknownModelError as exc:
         raise unknown_model(model) from exc
     body = {"accepted": result.accepted, "rejected": result.rejected, "errors": result.errors}
-    return JSONResponse(body, status_code=422 if result.errors and not result.accepted else 202)
+    return _answer(body, result.rejected, len(records))
