@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from redis.asyncio import Redis
-from service.embedded_redis import EmbeddedRedis
 
 from collectors.events import Event
 from collectors.store import EventStore, Layout, RetentionPolicy
+from service.embedded_redis import EmbeddedRedis
 from service.keys import Keys
 from service.redis_types import entries
 
