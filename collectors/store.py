@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import time
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,12 +185,29 @@ class EventStore:
                 pipe.exists(self._keys.event_seen(model, event_id))
             seen = await pipe.execute()
         known = [event_id for event_id, flag in zip(event_ids, seen, strict=True) if flag]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event_id in known:
-                value = orjson.dumps(labels[event_id])
-                pipe.set(self._keys.label(model, event_id), value, px=int(ttl_seconds * 1000))
-            await pipe.execute()
+        if known:
+            await self._store_labels(model, {eid: labels[eid] for eid in known}, ttl_seconds)
         return len(known), len(event_ids) - len(known)
+
+    async def _store_labels(self, model: str, labels: dict[str, object], ttl: float) -> None:
+        """One hash per model, so a run fetches the labels that exist rather than probing
+        every window event; an arrival index expires them (hash fields have no TTL in
+        Redis 7.0)."""
+        now = time.time()
+        values = {event_id: orjson.dumps(value) for event_id, value in labels.items()}
+        expired = await self._redis.zrangebyscore(self._keys.labels_index(model), "-inf", now - ttl)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.labels(model), mapping=values)  # type: ignore[arg-type]
+            pipe.zadd(self._keys.labels_index(model), dict.fromkeys(labels, now))
+            if expired:
+                pipe.hdel(self._keys.labels(model), *expired)
+                pipe.zrem(self._keys.labels_index(model), *expired)
+            await pipe.execute()
+
+    async def all_labels(self, model: str) -> dict[str, object]:
+        """Every stored label of the model, by event id."""
+        raw = await self._redis.hgetall(self._keys.labels(model))
+        return {text(event_id): orjson.loads(value) for event_id, value in raw.items()}
 
     async def count_rejects(
         self, model: str, rejects: list[tuple[str, str]], now: float, ttl_seconds: float
@@ -224,12 +242,10 @@ class EventStore:
 
     async def labels_for(self, model: str, event_ids: list[str]) -> list[object]:
         """Ground truth per event id, None where none arrived."""
-        values: list[object] = []
-        for start in range(0, len(event_ids), 5000):
-            chunk = event_ids[start : start + 5000]
-            raws = await self._redis.mget([self._keys.label(model, eid) for eid in chunk])
-            values.extend(None if raw is None else orjson.loads(raw) for raw in raws)
-        return values
+        if not event_ids:
+            return []
+        raws = await self._redis.hmget(self._keys.labels(model), event_ids)
+        return [None if raw is None else orjson.loads(raw) for raw in raws]
 
     async def total_events(self, model: str) -> int:
         """Events currently stored for the model (after trimming)."""
@@ -271,6 +287,14 @@ class EventStore:
         """Events ingested from `since` to `until` (inclusive), the newest `max_events` of
         them, as a frame of feature columns plus the META_COLUMNS and one SCORE_PREFIX
         column per class."""
+        blocks = await self.read_blocks(model, since, max_events, until)
+        return await asyncio.to_thread(decode_window, blocks, max_events)
+
+    async def read_blocks(
+        self, model: str, since: float, max_events: int, until: float | None = None
+    ) -> list[StreamEntry]:
+        """The stream entries holding that window, undecoded: bytes are cheap to hand to
+        a worker process, which decodes them with `decode_window`."""
         stream = self._keys.events(model)
         if until is None:
             start = await self._start_id(model, since, max_events)
@@ -284,10 +308,15 @@ class EventStore:
             if len(chunk) < READ_CHUNK:
                 break
             start = "(" + chunk[-1][0].decode()
-        frame = await asyncio.to_thread(decode_blocks, blocks)
-        if len(frame) > max_events:
-            frame = frame.iloc[len(frame) - max_events :].reset_index(drop=True)
-        return frame
+        return blocks
+
+
+def decode_window(blocks: list[StreamEntry], max_events: int) -> pd.DataFrame:
+    """The newest `max_events` events of the blocks as a DataFrame."""
+    frame = decode_blocks(blocks)
+    if len(frame) > max_events:
+        frame = frame.iloc[len(frame) - max_events :].reset_index(drop=True)
+    return frame
 
 
 def _id_order(entry_id: str) -> tuple[int, int]:

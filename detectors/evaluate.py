@@ -11,15 +11,17 @@ from typing import Any
 
 import pandas as pd
 
+from collectors.store import EVENT_ID, LABEL, decode_window
 from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
 from detectors.multivariate import domain_classifier
 from detectors.performance import confidence, performance
 from detectors.quality import IntakeRejects, ReferenceProfile, data_quality, profile_reference
 from detectors.reference import from_parquet
-from detectors.result import ColumnResult
+from detectors.result import ColumnResult, WindowInfo
 from detectors.versions import compare_versions
-from detectors.window import as_reference_columns
+from detectors.window import as_reference_columns, window_info
 from service.config import EffectiveModelConfig
+from service.redis_types import StreamEntry
 from service.schema import ModelSchema
 
 VIEW_CACHE_SIZE = 4
@@ -160,3 +162,26 @@ def evaluate(
             reference, current, schema, config.multivariate_sample, config.multivariate_threshold
         )
     return evaluation
+
+
+def with_labels(window: pd.DataFrame, labels: dict[str, object]) -> pd.DataFrame:
+    """Ground truth that came later by event id fills the window's label column; a label
+    sent with the event itself wins."""
+    if labels and len(window):
+        late = window[EVENT_ID].map(labels)
+        window[LABEL] = window[LABEL].where(window[LABEL].notna(), late).astype(object)
+    return window
+
+
+def evaluate_blocks(
+    payload: ReferencePayload,
+    blocks: list[StreamEntry],
+    labels: dict[str, object],
+    schema: ModelSchema,
+    config: EffectiveModelConfig,
+    rejects: IntakeRejects,
+) -> tuple[WindowInfo, Evaluation]:
+    """A whole run's CPU in the worker: decode the stream blocks, join late labels,
+    evaluate. The server process only moves bytes."""
+    window = with_labels(decode_window(blocks, config.window_max_events), labels)
+    return window_info(window), evaluate(payload, window, schema, config, rejects)

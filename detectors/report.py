@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import pandas as pd
 
+from collectors.store import decode_window
 from detectors import evidently_compat  # noqa: F401  (warning filters before evidently)
 from detectors.drift import ColumnSpec, clean_column
 from detectors.evaluate import PROCESS_VIEWS, ReferencePayload, column_specs
 from detectors.window import as_reference_columns
 from service.config import EffectiveModelConfig
+from service.redis_types import StreamEntry
 from service.schema import ModelSchema
+
+
+class WindowTrimmedError(LookupError):
+    """The run's window events are no longer all stored."""
 
 
 def report_html_for(
     payload: ReferencePayload,
-    window: pd.DataFrame,
+    blocks: list[StreamEntry],
     schema: ModelSchema,
     config: EffectiveModelConfig,
     title: str,
+    expected_events: int,
 ) -> str:
-    """The report of one run, from the same reference sample the run compared with."""
+    """The report of one run, from its window's stream blocks and the same reference
+    sample the run compared with. Runs in the worker."""
+    window = decode_window(blocks, config.window_max_events)
+    if len(window) < expected_events:
+        raise WindowTrimmedError(f"{len(window)} of the run's {expected_events} events remain")
     view = PROCESS_VIEWS.get(payload, schema, config.reference_max_rows)
     current = as_reference_columns(window, schema)
     return build_report_html(view.frame, current, column_specs(schema, config), title)

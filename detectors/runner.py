@@ -16,19 +16,18 @@ from typing import Any
 import pandas as pd
 
 from collectors.kpis import KpiStore
-from collectors.store import EVENT_ID, LABEL, EventStore
-from detectors.evaluate import Evaluation, ReferencePayload, evaluate
+from collectors.store import EventStore
+from detectors.evaluate import Evaluation, ReferencePayload, evaluate_blocks
 from detectors.kpis import compare_kpi
 from detectors.lease import RunLease, tick_of
 from detectors.quality import IntakeRejects
-from detectors.report import report_html_for
+from detectors.report import WindowTrimmedError, report_html_for
 from detectors.result import RunResult
 from detectors.runs import RunStore
-from detectors.window import iso, window_info
+from detectors.window import iso
 from service.clock import Clock
 from service.config import EffectiveModelConfig
 from service.registry import ModelRegistry
-from service.schema import ModelSchema
 
 log = logging.getLogger(__name__)
 REFERENCE_CACHE_SIZE = 8
@@ -113,21 +112,6 @@ class DetectionRunner:
             return None
         return await self.run(model, trigger="schedule")
 
-    async def _window(
-        self, model: str, schema: ModelSchema, since: float, until: float | None, max_events: int
-    ) -> pd.DataFrame:
-        window = await self._events.read_window(
-            model, since=since, until=until, max_events=max_events
-        )
-        if schema.prediction is not None and len(window):
-            late = await self._events.labels_for(model, window[EVENT_ID].tolist())
-            merged = [
-                own if own is not None else other
-                for own, other in zip(window[LABEL], late, strict=True)
-            ]
-            window[LABEL] = pd.Series(merged, dtype=object, index=window.index)
-        return window
-
     async def _rejects(self, model: str, since: float, until: float) -> IntakeRejects:
         totals = await self._events.rejects_between(model, since, until)
         type_mismatches = {
@@ -149,7 +133,7 @@ class DetectionRunner:
         started = self._clock.now()
         began = time.perf_counter()
         since = started - config.window_seconds
-        window = await self._window(model, record.schema, since, None, config.window_max_events)
+        blocks = await self._events.read_blocks(model, since, config.window_max_events)
         result = RunResult(
             run_id=f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}",
             model=model,
@@ -157,18 +141,26 @@ class DetectionRunner:
             trigger="schedule" if trigger == "schedule" else "manual",
             started_at=iso(started),
             reference_version=record.active_version,
-            window=window_info(window),
             min_window_events=config.min_window_events,
             drift_share_threshold=config.drift_share,
         )
         try:
             payload = await self.references.load(model, record.active_version)
             rejects = await self._rejects(model, since, started)
+            labels = await self._events.all_labels(model) if record.schema.prediction else {}
             loop = asyncio.get_running_loop()
-            evaluation: Evaluation = await loop.run_in_executor(
-                self._executor, evaluate, payload, window, record.schema, config, rejects
+            window, evaluation = await loop.run_in_executor(
+                self._executor,
+                evaluate_blocks,
+                payload,
+                blocks,
+                labels,
+                record.schema,
+                config,
+                rejects,
             )
             result = _with_evaluation(result, evaluation)
+            result.window = window
             result.kpis = await self._kpis.compare(model, since, started)
             result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
@@ -198,30 +190,30 @@ class DetectionRunner:
         if result.status != "ok" or result.window.start is None or result.window.end is None:
             raise ReportUnavailableError(f"run {run_id} has status {result.status}: no report")
         config = self._config_for(model)
-        window = await self._window(
+        blocks = await self._events.read_blocks(
             model,
-            record.schema,
-            _epoch(result.window.start),
-            _epoch(result.window.end),
-            config.window_max_events,
+            since=_epoch(result.window.start),
+            until=_epoch(result.window.end),
+            max_events=config.window_max_events,
         )
-        if len(window) < result.window.events:
-            raise ReportUnavailableError(
-                f"run {run_id}: its window events were trimmed by retention; run again"
-            )
-        payload = await self.references.load(
-            model, result.reference_version or record.active_version
-        )
+        version = result.reference_version or record.active_version
+        payload = await self.references.load(model, version)
         loop = asyncio.get_running_loop()
-        html: str = await loop.run_in_executor(
-            self._executor,
-            report_html_for,
-            payload,
-            window,
-            record.schema,
-            config,
-            f"{model} · run {run_id}",
-        )
+        try:
+            html: str = await loop.run_in_executor(
+                self._executor,
+                report_html_for,
+                payload,
+                blocks,
+                record.schema,
+                config,
+                f"{model} · run {run_id}",
+                result.window.events,
+            )
+        except WindowTrimmedError as exc:
+            raise ReportUnavailableError(
+                f"run {run_id}: its window events were trimmed by retention ({exc}); run again"
+            ) from exc
         data = html.encode()
         await self._runs.cache_report(model, run_id, data, self._report_ttl)
         return data

@@ -30,8 +30,13 @@ class Keys:
         """Idempotency marker of one event id; expires with retention."""
         return self._m(model, f"seen:{event_id}")
 
-    def label(self, model: str, event_id: str) -> str:
-        return self._m(model, f"label:{event_id}")
+    def labels(self, model: str) -> str:
+        """Hash: event id -> ground truth (JSON)."""
+        return self._m(model, "labels")
+
+    def labels_index(self, model: str) -> str:
+        """Sorted set: event id scored by its label's arrival, for expiry."""
+        return self._m(model, "labels:index")
 
     def references(self, model: str) -> str:
         """Hash: version -> metadata JSON."""
