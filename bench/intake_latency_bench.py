@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,51 +21,28 @@ import numpy as np
 
 from bench.detection_bench import reference_frame
 from bench.window_bench import CATEGORICAL, NUMERICAL, show
+from service.launch import free_port, serve_command, wait_until_ready
 
 MODEL = "latency"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_server(
     port: int, data_dir: Path, workers: int, redis_url: str | None
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--detection-workers",
-        str(workers),
-        "--schedule-seconds",
-        "86400",
-        "--window-max-events",
-        "1000000",
-        "--key-prefix",
-        f"bench-latency-{workers}:",
-    ]
+    options = [
+        "--detection-workers", str(workers), "--schedule-seconds", "86400",
+        "--window-max-events", "1000000", "--key-prefix", f"bench-latency-{workers}:",
+    ]  # fmt: skip
     if redis_url:
-        command += ["--redis-url", redis_url]
+        options += ["--redis-url", redis_url]
     log = open(data_dir / f"server-{workers}.log", "wb")  # noqa: SIM115  (lives with the server)
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"server did not start; see {data_dir}")
+    server = subprocess.Popen(
+        serve_command(port, data_dir, *options), stdout=log, stderr=subprocess.STDOUT
+    )
+    if not wait_until_ready(f"http://127.0.0.1:{port}", server, timeout=60):
+        server.kill()
+        raise RuntimeError(f"server did not start; see {data_dir}")
+    return server
 
 
 def event(i: int, rng: np.random.Generator) -> dict[str, object]:

@@ -11,10 +11,7 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from service.launch import free_port, serve_command, wait_until_ready
 from service.sample_data.generate import (
     MODEL_NAME,
     REFERENCE_CSV,
@@ -101,27 +99,10 @@ def ensure_not_in_use(data_dir: Path) -> None:
 # -- the server subprocess ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def server_command(data_dir: Path, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--models-file",
-        str(data_dir / "models.yaml"),
-        *SERVE_OPTIONS,
-    ]
+    return serve_command(
+        port, data_dir, "--models-file", str(data_dir / "models.yaml"), *SERVE_OPTIONS
+    )
 
 
 def server_environment() -> dict[str, str]:
@@ -152,22 +133,17 @@ def log_tail(data_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until_ready(client: httpx.Client, server: subprocess.Popen[bytes]) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            print(f" exited with code {server.returncode}")
-            return False
-        try:
-            if client.get("/readyz", timeout=2).status_code == 200:
-                print(" ready")
-                return True
-        except httpx.TransportError:
-            pass  # not listening yet
-        print(".", end="", flush=True)
-        time.sleep(0.5)
-    print(f" not ready after {READY_TIMEOUT_SECONDS:.0f} s")
-    return False
+def wait_for_server(base_url: str, server: subprocess.Popen[bytes]) -> bool:
+    ready = wait_until_ready(
+        base_url, server, READY_TIMEOUT_SECONDS, lambda: print(".", end="", flush=True)
+    )
+    if ready:
+        print(" ready")
+    elif server.poll() is not None:
+        print(f" exited with code {server.returncode}")
+    else:
+        print(f" not ready after {READY_TIMEOUT_SECONDS:.0f} s")
+    return ready
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -456,7 +432,7 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
         httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS) as client,
     ):
         print("waiting for /readyz", end="", flush=True)
-        if not wait_until_ready(client, server):
+        if not wait_for_server(base_url, server):
             print(f"driftmon did not start; the end of its log:\n{log_tail(data_dir)}")
             return 1
         try:

@@ -7,15 +7,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.redis_server import free_loopback_port
+from service.launch import free_port, serve_command, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = "http://127.0.0.1:8000"
@@ -35,27 +32,13 @@ def walkthrough_script(base: str, report: Path) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_loopback_port()
-    command = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
+    port = free_port()
     log = (tmp_path / "serve.log").open("wb")
+    command = serve_command(port, tmp_path / "data")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        assert wait_until_ready(base, process, timeout=60), "driftmon serve did not start"
         yield base
     finally:
         process.send_signal(signal.SIGTERM)

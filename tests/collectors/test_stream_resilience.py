@@ -6,8 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from collectors.store import EventStore
+from service.launch import free_port, serve_command, wait_until_ready
 from tests.collectors.test_stream import (
     STREAM,
     consumer_settings,
@@ -26,7 +25,7 @@ from tests.collectors.test_stream import (
 )
 from tests.data import credit_events
 from tests.fixtures_app import start_harness
-from tests.redis_server import RedisServer, free_loopback_port
+from tests.redis_server import RedisServer
 
 TOTAL = 3000
 
@@ -57,37 +56,12 @@ async def _stored_is(store: EventStore, count: int) -> bool:
 
 
 def serve(redis_url: str, key_prefix: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--redis-url",
-        redis_url,
-        "--key-prefix",
-        key_prefix,
-        "--port",
-        str(port),
-        "--detection-workers",
-        "0",
-        "--stream",
-        f"{STREAM}=credit",
-        "--stream-consumer",
-        "pod-a",
-    ]
+    command = serve_command(
+        port, log.parent / "data", "--redis-url", redis_url, "--key-prefix", key_prefix,
+        "--detection-workers", "0", "--stream", f"{STREAM}=credit", "--stream-consumer", "pod-a",
+    )  # fmt: skip
     env = {**os.environ, "DRIFTMON_STREAM_BATCH_SIZE": "20", "DRIFTMON_LOG_LEVEL": "warning"}
     return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-
-
-def wait_ready(port: int) -> None:
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("driftmon did not become ready")
 
 
 @pytest.mark.timeout(120)
@@ -107,7 +81,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         last = await redis.zrange(index, -1, -1, withscores=True)
         return int(last[0][1]) if last else 0
 
-    port = free_loopback_port()
+    port = free_port()
     first = serve(redis_url, key_prefix, port, tmp_path / "serve.log")
     try:
         for _ in range(600):
@@ -124,7 +98,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
 
     second = serve(redis_url, key_prefix, port, tmp_path / "serve.log")
     try:
-        await asyncio.to_thread(wait_ready, port)
+        ready = await asyncio.to_thread(wait_until_ready, f"http://127.0.0.1:{port}", second, 60.0)
+        assert ready, "driftmon serve did not restart"
 
         async def complete() -> bool:
             summary = await redis.xpending(STREAM, "driftmon")
