@@ -50,6 +50,7 @@ from service.scheduler import DetectionScheduler
 from service.state import Services, config_for
 
 log = logging.getLogger(__name__)
+DETECTION_NICENESS = 10
 
 
 @asynccontextmanager
@@ -90,7 +91,11 @@ def detection_executor(workers: int) -> Iterator[Executor]:
     if workers == 0:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
     else:
-        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=yield_cpu_to_intake,
+        )
     try:
         yield executor
     finally:
@@ -155,6 +160,12 @@ def stream_settings(settings: Settings) -> StreamSettings:
         start_id=settings.stream_start_id,
         dead_letter_prefix=f"{settings.key_prefix}deadletter:",
     )
+
+
+def yield_cpu_to_intake() -> None:
+    """Detection workers run at a lower priority: when cores are scarce, the kernel then
+    gives intake the CPU first, and a detection just takes a little longer."""
+    os.nice(DETECTION_NICENESS)
 
 
 def driftmon_version() -> str:
