@@ -171,7 +171,7 @@ class CloudEventsIntake:
             }
             for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True))
         ]
-        outcome = await self._intake.submit(model, records, source="cloudevents")
+        outcome = await self._intake.submit(model, records, source="cloudevents", schema=schema)
         return outcome.as_dict(max_errors=10)
 
     async def _feedback(self, model: str, event: CloudEvent) -> dict[str, Any]:

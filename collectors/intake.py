@@ -100,9 +100,12 @@ class Intake:
             raise UnknownModelError(model)
         return schema
 
-    async def submit(self, model: str, records: list[object], source: str) -> IntakeResult:
-        """Validate and store. Returns once the accepted events are in Redis."""
-        schema = await self.schema(model)
+    async def submit(
+        self, model: str, records: list[object], source: str, schema: ModelSchema | None = None
+    ) -> IntakeResult:
+        """Validate and store. Returns once the accepted events are in Redis. A caller
+        that has just looked the schema up passes it in."""
+        schema = schema or await self.schema(model)
         now = self._clock.now()
         events, errors = normalize_all(records, model, schema, now)
         stored = await self._store.append(model, events, layout_for(schema), self._retention, now)
@@ -127,9 +130,12 @@ class Intake:
         for reason, amount in by_reason.items():
             self._counter.count_rejects(model, source, reason, amount)
 
-    async def submit_kpis(self, model: str, records: list[object], source: str) -> IntakeResult:
+    async def submit_kpis(
+        self, model: str, records: list[object], source: str, schema: ModelSchema | None = None
+    ) -> IntakeResult:
         """Business KPI points: [{"name", "value", "timestamp"}]."""
-        await self.schema(model)
+        if schema is None:
+            await self.schema(model)  # the model must exist
         now = self._clock.now()
         indexed: list[tuple[int, KpiPoint]] = []
         errors: list[dict[str, Any]] = []
@@ -153,9 +159,11 @@ class Intake:
         self._counter.count_kpis(model, source, accepted)
         return IntakeResult(accepted=accepted, errors=errors)
 
-    async def submit_labels(self, model: str, records: list[object], source: str) -> LabelResult:
+    async def submit_labels(
+        self, model: str, records: list[object], source: str, schema: ModelSchema | None = None
+    ) -> LabelResult:
         """Ground truth [{"event_id", "label"}], each label checked like a prediction."""
-        schema = await self.schema(model)
+        schema = schema or await self.schema(model)
         labels: dict[str, object] = {}
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):

@@ -74,10 +74,3 @@ class KpiStore:
         """Values from `since` to `until` inclusive (a "(t" string excludes t)."""
         members = await self._redis.zrangebyscore(self._keys.kpi(model, name), since, until)
         return [float(text(member).rsplit(":", 1)[1]) for member in members]
-
-    async def latest(self, model: str, name: str) -> KpiPoint | None:
-        last = await self._redis.zrange(self._keys.kpi(model, name), -1, -1, withscores=True)
-        if not last:
-            return None
-        member, score = last[0][0], last[0][1]
-        return KpiPoint(name, float(text(member).rsplit(":", 1)[1]), float(score))

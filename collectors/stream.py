@@ -152,7 +152,7 @@ class StreamConsumer:
                 count=self._settings.batch_size,
                 block=self._settings.block_ms,
             )
-            await self._handle_reply(reply, deliveries=1)
+            await self._handle_all(_entries_of(reply), redelivered=False)
 
     async def _drain_own_pending(self) -> None:
         """What this consumer had read but not acknowledged before it stopped."""
@@ -223,12 +223,6 @@ class StreamConsumer:
             counts = {text(item["message_id"]): int(item["times_delivered"]) for item in pending}
             for entry in members:
                 entry.deliveries = counts.get(entry.entry_id, entry.deliveries)
-
-    async def _handle_reply(self, reply: Any, deliveries: int) -> None:
-        entries = _entries_of(reply)
-        for entry in entries:
-            entry.deliveries = deliveries
-        await self._handle_all(entries, redelivered=False)
 
     async def _handle_all(self, entries: list[Entry], redelivered: bool) -> None:
         """A read batch as one unit: entries of one model are stored in one call and

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -29,10 +28,6 @@ class ModelRecord:
     active_version: str
     created_at: float
     references: list[ReferenceInfo]
-
-    @property
-    def active(self) -> ReferenceInfo:
-        return next(info for info in self.references if info.version == self.active_version)
 
 
 class ModelRegistry:
@@ -82,7 +77,3 @@ class ModelRegistry:
 
     async def reference_bytes(self, model: str, version: str) -> bytes | None:
         return optional_bytes(await self._redis.get(self._keys.reference_data(model, version)))
-
-
-def reference_info_dict(info: ReferenceInfo) -> dict[str, Any]:
-    return asdict(info)

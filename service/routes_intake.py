@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from collectors.body import BodyError, parse_records
 from collectors.intake import UnknownModelError
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
+from service.schema import ModelSchema
 from service.state import Services
 
 router = APIRouter(tags=["intake"])
@@ -25,13 +26,18 @@ async def _records(request: Request, services: Services) -> list[object]:
         raise HTTPException(400, detail={"field": "body", "error": str(exc)}) from exc
 
 
-async def _known_model_records(model: str, request: Request) -> tuple[Services, list[object]]:
-    """The records of a request to a model that exists (404 first, before the body)."""
+async def _known_model_records(
+    model: str, request: Request
+) -> tuple[Services, ModelSchema, list[object]]:
+    """The schema and the records of a request to a model that exists (404 first,
+    before the body is read)."""
     check_model_name(model)
     services = services_of(request)
-    if await services.registry.schema(model) is None:
-        raise unknown_model(model)
-    return services, await _records(request, services)
+    try:
+        schema = await services.intake.schema(model)
+    except UnknownModelError as exc:
+        raise unknown_model(model) from exc
+    return services, schema, await _records(request, services)
 
 
 def _answer(body: dict[str, Any], rejected: int, records: int) -> JSONResponse:
@@ -43,22 +49,16 @@ def _answer(body: dict[str, Any], rejected: int, records: int) -> JSONResponse:
 async def post_events(model: str, request: Request) -> JSONResponse:
     """Prediction logs: one JSON object, a JSON array, or NDJSON. Bad records are
     rejected one by one; the rest are stored before the 202."""
-    services, records = await _known_model_records(model, request)
-    try:
-        result = await services.intake.submit(model, records, source="http")
-    except UnknownModelError as exc:
-        raise unknown_model(model) from exc
+    services, schema, records = await _known_model_records(model, request)
+    result = await services.intake.submit(model, records, source="http", schema=schema)
     return _answer(result.as_dict(), result.rejected, len(records))
 
 
 @router.post("/v1/models/{model}/labels", status_code=202)
 async def post_labels(model: str, request: Request) -> JSONResponse:
     """Ground truth by event id, arriving after the predictions."""
-    services, records = await _known_model_records(model, request)
-    try:
-        result = await services.intake.submit_labels(model, records, source="http")
-    except UnknownModelError as exc:
-        raise unknown_model(model) from exc
+    services, schema, records = await _known_model_records(model, request)
+    result = await services.intake.submit_labels(model, records, source="http", schema=schema)
     return _answer(result.as_dict(), len(result.errors), len(records))
 
 
@@ -66,10 +66,7 @@ async def post_labels(model: str, request: Request) -> JSONResponse:
 async def post_kpis(model: str, request: Request) -> JSONResponse:
     """Business KPIs as [{"name", "value", "timestamp"}]: kept per model as time series
     and compared per run against the period before the window."""
-    services, records = await _known_model_records(model, request)
-    try:
-        result = await services.intake.submit_kpis(model, records, source="http")
-    except UnknownModelError as exc:
-        raise unknown_model(model) from exc
+    services, schema, records = await _known_model_records(model, request)
+    result = await services.intake.submit_kpis(model, records, source="http", schema=schema)
     body = {"accepted": result.accepted, "rejected": result.rejected, "errors": result.errors}
     return _answer(body, result.rejected, len(records))
