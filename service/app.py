@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from functools import partial
 from importlib.metadata import version as package_version
 
@@ -43,6 +42,7 @@ from service import (
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_models_file
 from service.embedded_redis import EmbeddedRedis
+from service.executor import detection_executor
 from service.keys import Keys
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -50,7 +50,6 @@ from service.scheduler import DetectionScheduler
 from service.state import Services, config_for
 
 log = logging.getLogger(__name__)
-DETECTION_NICENESS = 10
 
 
 @asynccontextmanager
@@ -81,27 +80,6 @@ def connect_redis(url: str) -> Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
         health_check_interval=10,
     )
-
-
-@contextmanager
-def detection_executor(workers: int) -> Iterator[Executor]:
-    """Detections are CPU-bound: a process pool keeps them off the event loop's GIL.
-    workers=0 runs them in one thread (tests, tiny deployments)."""
-    executor: Executor
-    if workers == 0:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
-    else:
-        executor = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=yield_cpu_to_intake,
-        )
-    try:
-        yield executor
-    finally:
-        # waiting lets worker processes exit cleanly (no leaked semaphores); queued
-        # detections are cancelled, a running one finishes first
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @asynccontextmanager
@@ -162,12 +140,6 @@ def stream_settings(settings: Settings) -> StreamSettings:
     )
 
 
-def yield_cpu_to_intake() -> None:
-    """Detection workers run at a lower priority: when cores are scarce, the kernel then
-    gives intake the CPU first, and a detection just takes a little longer."""
-    os.nice(DETECTION_NICENESS)
-
-
 def driftmon_version() -> str:
     try:
         return package_version("driftmon")
@@ -203,7 +175,13 @@ def create_app(
                 if http_client is not None
                 else await stack.enter_async_context(httpx.AsyncClient(timeout=10))
             )
-            executor = stack.enter_context(detection_executor(settings.detection_workers))
+            executor = stack.enter_context(
+                detection_executor(
+                    settings.detection_workers,
+                    settings.detection_threads,
+                    settings.detection_pin_cpus,
+                )
+            )
             services = _build_services(settings, used_clock, used_redis, http, metrics, executor)
             scheduler = DetectionScheduler(lambda model: _scheduled_run(services, model))
             if settings.scheduler_enabled:

@@ -24,6 +24,7 @@ SERVE_OPTIONS: list[tuple[str, type, str]] = [
     ("min-window-events", int, "windows below this are insufficient_data"),
     ("drift-share", float, "share of drifted columns that makes dataset drift"),
     ("detection-workers", int, "detection processes (0: a thread)"),
+    ("detection-threads", int, "OpenMP/BLAS threads per detection process"),
 ]
 
 

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     detection_workers: int = Field(
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
+    detection_threads: int = Field(
+        default=1, ge=1, description="OpenMP/BLAS threads per detection process"
+    )
+    detection_pin_cpus: bool = Field(
+        default=True, description="hold detection processes on the last CPUs, when more exist"
+    )
     scheduler_enabled: bool = True
     metrics_max_columns: int = Field(
         default=100, gt=0, description="per-column metrics exported per model, at most"
