@@ -29,7 +29,8 @@ from scipy import stats
 from scipy.spatial import distance
 
 from bench.window_bench import CATEGORICAL, NUMERICAL, T0, make_events, show
-from collectors.store import EventStore, Layout, RetentionPolicy
+from collectors.batch import EncodedBatch, Layout
+from collectors.store import EventStore, RetentionPolicy
 from detectors.drift import ColumnSpec, detect_drift
 from detectors.evaluate import ReferencePayload, evaluate
 from detectors.quality import IntakeRejects
@@ -105,7 +106,8 @@ async def build_window(redis: Redis, rows: int) -> tuple[pd.DataFrame, float]:
     events = make_events(rows, seed=2)
     for start in range(0, rows, 1000):
         chunk = events[start : start + 1000]
-        await store.append("d", chunk, Layout(NUMERICAL, CATEGORICAL), policy, now=T0)
+        batch = EncodedBatch.from_events(chunk, Layout(NUMERICAL, CATEGORICAL))
+        await store.append("d", batch, policy, now=T0)
     began = time.perf_counter()
     window = await store.read_window("d", T0 - 1, rows)
     seconds = time.perf_counter() - began

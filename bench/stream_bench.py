@@ -69,6 +69,22 @@ async def bare_loop(redis: Redis) -> int:
         start = "(" + chunk[-1][0].decode()
 
 
+async def bare_group_loop(redis: Redis) -> int:
+    """The consumer group's own cost: XREADGROUP, decode, XACK; nothing validated or
+    stored."""
+    await redis.xgroup_create(STREAM, "bare", id="0")
+    decoded = 0
+    while True:
+        reply: Any = await redis.xreadgroup("bare", "bench", {STREAM: ">"}, count=500)
+        chunk = entries(reply[0][1]) if reply else []  # RESP2: [[stream, entries]]
+        for _, fields in chunk:
+            decoded += len(orjson.loads(fields[b"events"]))
+        if chunk:
+            await redis.xack(STREAM, "bare", *[entry_id for entry_id, _ in chunk])
+        if len(chunk) < 500:
+            return decoded
+
+
 async def register(redis: Redis, keys: Keys) -> ModelRegistry:
     registry = ModelRegistry(redis, keys)
     features: dict[str, ColumnKind] = dict.fromkeys(NUMERICAL, "numerical")
@@ -115,12 +131,17 @@ async def run(redis: Redis, count: int, per_entry: int) -> None:
     assert await bare_loop(redis) == events
     bare = time.perf_counter() - began
     began = time.perf_counter()
+    assert await bare_group_loop(redis) == events
+    bare_group = time.perf_counter() - began
+    began = time.perf_counter()
     await consume(redis, count)
     consumed = time.perf_counter() - began
     show("stream", f"{count:,} entries x {per_entry} events of 25 features")
     show("bare XRANGE + JSON decode", f"{events / bare:,.0f} events/s")
+    show("bare XREADGROUP + JSON decode + XACK", f"{events / bare_group:,.0f} events/s")
     show("consumer group: validate+store+ack", f"{events / consumed:,.0f} events/s")
     show("ratio consumer / bare loop", f"{bare / consumed:.2f} (goal >= 0.5)")
+    show("ratio consumer / bare group loop", f"{bare_group / consumed:.2f}")
     await redis.flushdb()
 
 

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from redis.asyncio import Redis
 
+from collectors.batch import EncodedBatch, Layout
 from collectors.events import Event
-from collectors.store import EventStore, Layout, RetentionPolicy
+from collectors.store import EventStore, RetentionPolicy
 from service.embedded_redis import EmbeddedRedis
 from service.keys import Keys
 from service.redis_types import entries
@@ -89,7 +90,8 @@ async def run(redis: Redis, events_count: int, batch: int, repeats: int) -> None
     await redis.delete(keys.events("w"), keys.events_index("w"), "bench:naive")
     began = time.perf_counter()
     for start in range(0, events_count, batch):
-        await events_store.append("w", events[start : start + batch], layout, policy, now=T0)
+        encoded = EncodedBatch.from_events(events[start : start + batch], layout)
+        await events_store.append("w", encoded, policy, now=T0)
     write_s = time.perf_counter() - began
     await fill_naive(redis, "bench:naive", events)
 

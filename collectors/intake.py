@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collectors.batch import EncodedBatch, Layout
 from collectors.body import UnparsableRecord
+from collectors.columnar import encode_columnar
 from collectors.events import Event, RecordError, normalize_record
 from collectors.kpis import KpiPoint, KpiStore, parse_kpi
-from collectors.store import EventStore, Layout, RetentionPolicy
+from collectors.store import EventStore, RetentionPolicy
 from service.clock import Clock
 from service.registry import ModelRegistry
 from service.schema import ModelSchema
@@ -54,6 +56,18 @@ class IntakeResult:
 
 def layout_for(schema: ModelSchema) -> Layout:
     return Layout(numerical=tuple(schema.numerical), categorical=tuple(schema.categorical))
+
+
+def validate(
+    records: list[object], model: str, schema: ModelSchema, now: float
+) -> tuple[EncodedBatch, list[dict[str, Any]]]:
+    """The accepted records encoded for the store, and an error per rejected one."""
+    layout = layout_for(schema)
+    batch = encode_columnar(records, model, schema, layout, now)
+    if batch is not None:
+        return batch, []
+    events, errors = normalize_all(records, model, schema, now)
+    return EncodedBatch.from_events(events, layout), errors
 
 
 def normalize_all(
@@ -107,8 +121,8 @@ class Intake:
         that has just looked the schema up passes it in."""
         schema = schema or await self.schema(model)
         now = self._clock.now()
-        events, errors = normalize_all(records, model, schema, now)
-        stored = await self._store.append(model, events, layout_for(schema), self._retention, now)
+        batch, errors = validate(records, model, schema, now)
+        stored = await self._store.append(model, batch, self._retention, now)
         await self._store.count_rejects(
             model,
             [(error["reason"], error["field"]) for error in errors],

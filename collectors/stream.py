@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -227,8 +228,7 @@ class StreamConsumer:
     async def _handle_all(self, entries: list[Entry], redelivered: bool) -> None:
         """A read batch as one unit: entries of one model are stored in one call and
         acknowledged in one XACK; a failing entry is retried or dead-lettered alone."""
-        for stream in {entry.stream for entry in entries}:
-            count = sum(1 for entry in entries if entry.stream == stream)
+        for stream, count in Counter(entry.stream for entry in entries).items():
             self._counter.count_stream(stream, "redelivered" if redelivered else "read", count)
         done: list[Entry] = []
         groups: dict[tuple[str, str], list[tuple[Entry, list[object]]]] = {}
@@ -270,6 +270,8 @@ class StreamConsumer:
                 for e, _ in members
                 if self._out_of_retries(e, reason)
             ]
+        if not result.errors:
+            return [entry for entry, _ in members]
         return [
             await self._settle(entry, errors)
             for entry, errors in _errors_by_entry(members, result.errors)

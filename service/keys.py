@@ -26,9 +26,10 @@ class Keys:
         """Sorted set: event block id scored by the running event count at its end."""
         return self._m(model, "events:index")
 
-    def event_seen(self, model: str, event_id: str) -> str:
-        """Idempotency marker of one event id; expires with retention."""
-        return self._m(model, f"seen:{event_id}")
+    def events_seen(self, model: str) -> str:
+        """Sorted set: every accepted event id scored by its ingest time in ms, the
+        idempotency record; ids older than the retention age are trimmed."""
+        return self._m(model, "seen")
 
     def labels(self, model: str) -> str:
         """Hash: event id -> ground truth (JSON)."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from collectors.batch import EncodedBatch, Layout
 from collectors.events import Event
 from collectors.store import (
     EVENT_ID,
@@ -15,7 +16,6 @@ from collectors.store import (
     PREDICTION,
     SCORE_PREFIX,
     EventStore,
-    Layout,
     RetentionPolicy,
 )
 from service.keys import Keys
@@ -51,7 +51,9 @@ async def store(redis_url: str, key_prefix: str) -> AsyncIterator[tuple[EventSto
 async def test_round_trip_keeps_values_and_order(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
     events = make_events(50)
-    result = await events_store.append("m", events, LAYOUT, KEEP_ALL, now=T0)
+    result = await events_store.append(
+        "m", EncodedBatch.from_events(events, LAYOUT), KEEP_ALL, now=T0
+    )
     assert (result.accepted, result.duplicates) == (50, 0)
     frame = await events_store.read_window("m", since=T0 - 1, max_events=1000)
     assert list(frame[EVENT_ID]) == [event.event_id for event in events]
@@ -65,25 +67,35 @@ async def test_round_trip_keeps_values_and_order(store: tuple[EventStore, Redis,
 async def test_duplicates_are_counted_not_stored(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
     events = make_events(10)
-    await events_store.append("m", events, LAYOUT, KEEP_ALL, now=T0)
+    await events_store.append("m", EncodedBatch.from_events(events, LAYOUT), KEEP_ALL, now=T0)
     again = await events_store.append(
-        "m", events[5:] + make_events(3, "x"), LAYOUT, KEEP_ALL, now=T0 + 1
+        "m",
+        EncodedBatch.from_events(events[5:] + make_events(3, "x"), LAYOUT),
+        KEEP_ALL,
+        now=T0 + 1,
     )
     assert (again.accepted, again.duplicates) == (3, 5)
     same_batch = await events_store.append(
-        "m", make_events(2, "y") * 2, LAYOUT, KEEP_ALL, now=T0 + 2
+        "m", EncodedBatch.from_events(make_events(2, "y") * 2, LAYOUT), KEEP_ALL, now=T0 + 2
     )
     assert (same_batch.accepted, same_batch.duplicates) == (2, 2)
     frame = await events_store.read_window("m", since=T0 - 1, max_events=1000)
     assert len(frame) == 15
     assert frame[EVENT_ID].is_unique
+    # the script split the batches that held duplicates: each kept row still has its
+    # own numbers
+    expected = events + make_events(3, "x") + make_events(2, "y")
+    assert list(frame[EVENT_ID]) == [event.event_id for event in expected]
+    assert np.allclose(frame["age"], [float(event.features["age"] or 0) for event in expected])
 
 
 async def test_window_by_age_and_count(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
     for minute in range(5):
         batch = make_events(20, prefix=f"m{minute}-")
-        await events_store.append("m", batch, LAYOUT, KEEP_ALL, now=T0 + 60 * minute)
+        await events_store.append(
+            "m", EncodedBatch.from_events(batch, LAYOUT), KEEP_ALL, now=T0 + 60 * minute
+        )
     recent = await events_store.read_window("m", since=T0 + 120, max_events=1000)
     assert len(recent) == 60
     assert recent[INGESTED_AT].min() >= T0 + 120
@@ -100,8 +112,12 @@ async def test_window_by_age_and_count(store: tuple[EventStore, Redis, Keys]) ->
 async def test_trimming_by_age(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, redis, keys = store
     policy = RetentionPolicy(max_age_seconds=100, max_events=1_000_000)
-    await events_store.append("m", make_events(10, "old"), LAYOUT, policy, now=T0)
-    await events_store.append("m", make_events(10, "new"), LAYOUT, policy, now=T0 + 150)
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(10, "old"), LAYOUT), policy, now=T0
+    )
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(10, "new"), LAYOUT), policy, now=T0 + 150
+    )
     assert await events_store.total_events("m") == 10
     assert await redis.xlen(keys.events("m")) == 1
     assert await redis.zcard(keys.events_index("m")) == 1
@@ -112,7 +128,10 @@ async def test_trimming_by_count(store: tuple[EventStore, Redis, Keys]) -> None:
     policy = RetentionPolicy(max_age_seconds=86400, max_events=25)
     for block in range(6):
         await events_store.append(
-            "m", make_events(10, f"b{block}-"), LAYOUT, policy, now=T0 + block
+            "m",
+            EncodedBatch.from_events(make_events(10, f"b{block}-"), LAYOUT),
+            policy,
+            now=T0 + block,
         )
     # whole blocks go: 25 newest events span the last three blocks of ten
     assert await events_store.total_events("m") == 30
@@ -125,17 +144,25 @@ async def test_ids_stay_ordered_when_the_clock_goes_back(
     store: tuple[EventStore, Redis, Keys],
 ) -> None:
     events_store, _, _ = store
-    await events_store.append("m", make_events(3, "a"), LAYOUT, KEEP_ALL, now=T0 + 10)
-    await events_store.append("m", make_events(3, "b"), LAYOUT, KEEP_ALL, now=T0)
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(3, "a"), LAYOUT), KEEP_ALL, now=T0 + 10
+    )
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(3, "b"), LAYOUT), KEEP_ALL, now=T0
+    )
     frame = await events_store.read_window("m", since=T0 - 1, max_events=100)
     assert list(frame[EVENT_ID]) == ["a0", "a1", "a2", "b0", "b1", "b2"]
 
 
 async def test_a_new_layout_mid_stream_keeps_both(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
-    await events_store.append("m", make_events(3, "a"), LAYOUT, KEEP_ALL, now=T0)
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(3, "a"), LAYOUT), KEEP_ALL, now=T0
+    )
     wider = Layout(numerical=("age", "income", "tenure"), categorical=("region",))
-    await events_store.append("m", make_events(2, "b"), wider, KEEP_ALL, now=T0 + 1)
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(2, "b"), wider), KEEP_ALL, now=T0 + 1
+    )
     frame = await events_store.read_window("m", since=T0 - 1, max_events=100)
     assert len(frame) == 5
     assert frame["tenure"].isna().all()
@@ -143,7 +170,9 @@ async def test_a_new_layout_mid_stream_keeps_both(store: tuple[EventStore, Redis
 
 async def test_labels_only_for_known_events(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
-    await events_store.append("m", make_events(3), LAYOUT, KEEP_ALL, now=T0)
+    await events_store.append(
+        "m", EncodedBatch.from_events(make_events(3), LAYOUT), KEEP_ALL, now=T0
+    )
     accepted, unknown = await events_store.put_labels("m", {"e0": "1", "e2": "0", "zz": "1"}, 60)
     assert (accepted, unknown) == (2, 1)
     assert await events_store.labels_for("m", ["e0", "e1", "e2", "zz"]) == ["1", None, "0", None]
