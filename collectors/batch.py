@@ -56,7 +56,6 @@ class EncodedBatch:
 
     @classmethod
     def from_events(cls, events: Sequence[Event], layout: Layout) -> EncodedBatch:
-        categories = tuple_getter(layout.categorical)
         rows = encode_rows(
             [event.event_id for event in events],
             [event.timestamp for event in events],
@@ -64,7 +63,7 @@ class EncodedBatch:
             [event.prediction for event in events],
             [event.scores or None for event in events],
             [event.label for event in events],
-            [categories(_with_absent(event.features, layout.categorical)) for event in events],
+            [[event.features.get(name) for name in layout.categorical] for event in events],
         )
         numbers = [[event.features.get(name) for name in layout.numerical] for event in events]
         return cls(
@@ -87,9 +86,3 @@ def tuple_getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, 
         name = names[0]
         return lambda mapping: (mapping[name],)
     return itemgetter(*names)
-
-
-def _with_absent(features: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    if all(name in features for name in names):
-        return features
-    return {name: features.get(name) for name in names}
