@@ -56,8 +56,9 @@ class EncodedBatch:
 
     @classmethod
     def from_events(cls, events: Sequence[Event], layout: Layout) -> EncodedBatch:
+        event_ids = [event.event_id for event in events]
         rows = encode_rows(
-            [event.event_id for event in events],
+            event_ids,
             [event.timestamp for event in events],
             [event.model_version for event in events],
             [event.prediction for event in events],
@@ -68,7 +69,7 @@ class EncodedBatch:
         numbers = [[event.features.get(name) for name in layout.numerical] for event in events]
         return cls(
             layout,
-            [event.event_id for event in events],
+            event_ids,
             rows,
             np.array(numbers, dtype="float64").reshape(len(events), len(layout.numerical)),
         )
