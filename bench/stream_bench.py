@@ -2,7 +2,11 @@
 stores and acknowledges, against a bare XRANGE-and-decode loop over the same stream
 measured in the same run (the floor of any consumer: Redis transfer and JSON).
 
-    python -m bench.stream_bench [--entries 50000] [--per-entry 1] [--redis-url URL]
+    python -m bench.stream_bench [--entries 50000] [--per-entry 1] [--rounds 5] [--redis-url URL]
+
+Machines here are shared and their speed drifts by 2x within minutes, so each round
+measures all three loops back to back on the same stream, and the ratio reported is
+the median of the rounds' own ratios.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import orjson
@@ -86,7 +92,7 @@ async def bare_group_loop(redis: Redis) -> int:
 
 
 async def register(redis: Redis, keys: Keys) -> ModelRegistry:
-    registry = ModelRegistry(redis, keys)
+    registry = ModelRegistry(redis, keys, SystemClock())
     features: dict[str, ColumnKind] = dict.fromkeys(NUMERICAL, "numerical")
     features.update(dict.fromkeys(CATEGORICAL, "categorical"))
     schema = ModelSchema(
@@ -100,60 +106,93 @@ async def register(redis: Redis, keys: Keys) -> ModelRegistry:
     return registry
 
 
-async def consume(redis: Redis, count: int) -> None:
-    keys = Keys("bench-stream:")
+async def consume(redis: Redis, count: int, prefix: str) -> int:
+    """Runs the service's consumer until it has acknowledged `count` entries; returns
+    the events it stored."""
+    keys = Keys(prefix)
+    store = EventStore(redis, keys)
     intake = Intake(
         await register(redis, keys),
-        EventStore(redis, keys),
+        store,
         SystemClock(),
         NullCounter(),
         RetentionPolicy(86400, 10_000_000),
         86400,
         KpiStore(redis, keys, 10, 86400),
     )
-    settings = StreamSettings(
-        streams={STREAM: "bench"}, consumer="bench", batch_size=500, block_ms=20
-    )
+    settings = StreamSettings(streams={STREAM: "bench"}, consumer="bench", block_ms=20)
     consumer = StreamConsumer(redis, intake, settings, NullCounter())
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while consumer.handled < count:  # noqa: ASYNC110  (polling a counter, not an event)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005)
     stop.set()
     await task
+    return await store.total_events("bench")
 
 
-async def run(redis: Redis, count: int, per_entry: int) -> None:
+async def timed(work: Awaitable[int], expected: int) -> float:
+    began = time.perf_counter()
+    done = await work
+    seconds = time.perf_counter() - began
+    assert done == expected, f"expected {expected} events, got {done}"
+    return seconds
+
+
+async def one_round(redis: Redis, number: int, count: int, per_entry: int) -> dict[str, float]:
+    """Seconds of each loop over the same freshly filled stream; the consumer stores
+    into keys of its own, so that no round sees another's events as duplicates. Odd
+    rounds run the consumer first, so that neither side always goes first; an untimed
+    pass warms the stream up before either."""
     await redis.flushdb()
     await fill(redis, count, per_entry)
     events = count * per_entry
-    began = time.perf_counter()
-    assert await bare_loop(redis) == events
-    bare = time.perf_counter() - began
-    began = time.perf_counter()
-    assert await bare_group_loop(redis) == events
-    bare_group = time.perf_counter() - began
-    began = time.perf_counter()
-    await consume(redis, count)
-    consumed = time.perf_counter() - began
-    show("stream", f"{count:,} entries x {per_entry} events of 25 features")
-    show("bare XRANGE + JSON decode", f"{events / bare:,.0f} events/s")
-    show("bare XREADGROUP + JSON decode + XACK", f"{events / bare_group:,.0f} events/s")
-    show("consumer group: validate+store+ack", f"{events / consumed:,.0f} events/s")
-    show("ratio consumer / bare loop", f"{bare / consumed:.2f} (goal >= 0.5)")
-    show("ratio consumer / bare group loop", f"{bare_group / consumed:.2f}")
+    loops = {
+        "bare": lambda: bare_loop(redis),
+        "group": lambda: bare_group_loop(redis),
+        "consumer": lambda: consume(redis, count, f"bench-stream:{number}:"),
+    }
+    await bare_loop(redis)  # untimed: whichever loop went first paid for a cold stream
+    order = list(loops) if number % 2 == 0 else list(reversed(loops))
+    seconds = {name: await timed(loops[name](), events) for name in order}
+    return {name: seconds[name] for name in loops}
+
+
+async def run(redis: Redis, count: int, per_entry: int, rounds: int) -> None:
+    events = count * per_entry
+    show("stream", f"{count:,} entries x {per_entry} events of 25 features, {rounds} rounds")
+    show("round", "bare XRANGE | bare group | consumer   (events/s)   consumer/bare")
+    ratios, group_ratios = [], []
+    for number in range(rounds):
+        seconds = await one_round(redis, number, count, per_entry)
+        ratios.append(seconds["bare"] / seconds["consumer"])
+        group_ratios.append(seconds["group"] / seconds["consumer"])
+        rates = " | ".join(f"{events / seconds[name]:>9,.0f}" for name in seconds)
+        first = "consumer first" if number % 2 else "bare first"
+        show(f"  {number + 1} ({first})", f"{rates}   {ratios[-1]:.2f}")
+    show("bare XRANGE + JSON decode", "the floor: Redis transfer and JSON, nothing checked")
+    show("bare group", "XREADGROUP + JSON decode + XACK, nothing validated or stored")
+    show("consumer", "the service's consumer: validate, store, acknowledge")
+    show(
+        "ratio consumer / bare loop",
+        f"median {median(ratios):.2f} (goal >= 0.5), range {min(ratios):.2f}-{max(ratios):.2f}",
+    )
+    show(
+        "ratio consumer / bare group",
+        f"median {median(group_ratios):.2f}, range {min(group_ratios):.2f}-{max(group_ratios):.2f}",
+    )
     await redis.flushdb()
 
 
 async def main_async(args: argparse.Namespace) -> None:
     if args.redis_url:
         redis = Redis.from_url(args.redis_url)
-        await run(redis, args.entries, args.per_entry)
+        await run(redis, args.entries, args.per_entry, args.rounds)
         await redis.aclose()
         return
     with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(Path(data_dir)) as embedded:
         redis = Redis.from_url(embedded.url)
-        await run(redis, args.entries, args.per_entry)
+        await run(redis, args.entries, args.per_entry, args.rounds)
         await redis.aclose()
 
 
@@ -163,6 +202,7 @@ def main() -> None:
     )
     parser.add_argument("--entries", type=int, default=50_000)
     parser.add_argument("--per-entry", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5, help="each on a freshly filled stream")
     parser.add_argument("--redis-url", default=None, help="default: an embedded Redis (flushed!)")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -48,8 +49,20 @@ class EncodedBatch:
             self.layout, self.event_ids[start:stop], self.rows[start:stop], self.numbers[start:stop]
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[EncodedBatch]) -> EncodedBatch:
+        """Parts of one layout as one batch."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            parts[0].layout,
+            [event_id for part in parts for event_id in part.event_ids],
+            [row for part in parts for row in part.rows],
+            np.concatenate([part.numbers for part in parts]),
+        )
+
     def joined_rows(self) -> bytes:
-        return b"\n".join(self.rows)  # orjson escapes newlines inside strings
+        return b"\n".join(self.rows)  # JSON escapes newlines inside strings
 
     def packed_numbers(self) -> bytes:
         return np.ascontiguousarray(self.numbers, dtype="<f8").tobytes()
@@ -76,7 +89,8 @@ class EncodedBatch:
 
 
 def encode_rows(*columns: Iterable[Any]) -> list[bytes]:
-    return list(map(orjson.dumps, zip(*columns, strict=True)))
+    # msgspec writes these small arrays several times faster than orjson does
+    return list(map(msgspec.json.encode, zip(*columns, strict=True)))
 
 
 def tuple_getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

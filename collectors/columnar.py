@@ -33,7 +33,7 @@ def encode_columnar(
     records: list[object], model: str, schema: ModelSchema, layout: Layout, now: float
 ) -> EncodedBatch | None:
     """The whole request validated and encoded, or None to take the per-record path."""
-    if not records or _types(records) != {dict}:
+    if not records or types_of(records) != {dict}:
         return None
     try:
         return _encode(records, model, schema, layout, now)  # type: ignore[arg-type]
@@ -44,41 +44,41 @@ def encode_columnar(
 def _encode(
     records: list[dict[str, Any]], model: str, schema: ModelSchema, layout: Layout, now: float
 ) -> EncodedBatch:
-    _check_claimed_model([record.get("model") for record in records], model)
-    event_ids = _event_ids([record.get("event_id") for record in records])
+    check_claimed_model([record.get("model") for record in records], model)
+    event_ids = event_id_column([record.get("event_id") for record in records])
     features = [record.get("features") for record in records]
     numbers, categories = _features(features, schema, layout)
     target_kind = schema.prediction_kind
     rows = encode_rows(
         event_ids,
-        _timestamps([record.get("timestamp") for record in records], now),
-        _texts([record.get("model_version") for record in records]),
-        _targets([record.get("prediction") for record in records], target_kind),
-        _scores(records, schema),
-        _targets([record.get("label") for record in records], target_kind),
+        timestamp_column([record.get("timestamp") for record in records], now),
+        text_column([record.get("model_version") for record in records]),
+        target_column([record.get("prediction") for record in records], target_kind),
+        score_column([r.get("scores") for r in records], [r.get("score") for r in records], schema),
+        target_column([record.get("label") for record in records], target_kind),
         categories,
     )
     return EncodedBatch(layout, event_ids, rows, numbers)
 
 
-def _types(values: Any) -> set[type]:
+def types_of(values: Any) -> set[type]:
     return set(map(type, values))
 
 
-def _require(condition: bool) -> None:
+def require(condition: bool) -> None:
     if not condition:
         raise CarefulPathError
 
 
-def _check_claimed_model(claimed: list[Any], model: str) -> None:
-    _require(_types(claimed) <= TEXTS and set(claimed) <= {None, model})
+def check_claimed_model(claimed: list[Any], model: str) -> None:
+    require(types_of(claimed) <= TEXTS and set(claimed) <= {None, model})
 
 
-def _event_ids(raw: list[Any]) -> list[str]:
-    _require(_types(raw) == {str})  # absent ids get a generated one on the careful path
+def event_id_column(raw: list[Any]) -> list[str]:
+    require(types_of(raw) == {str})  # absent ids get a generated one on the careful path
     lengths = list(map(len, raw))
-    _require(min(lengths) >= 1 and max(lengths) <= MAX_EVENT_ID_LENGTH)
-    _require("".join(raw).isprintable())
+    require(min(lengths) >= 1 and max(lengths) <= MAX_EVENT_ID_LENGTH)
+    require("".join(raw).isprintable())
     return raw
 
 
@@ -87,60 +87,61 @@ def _features(
 ) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Every record has exactly the schema's features: each has as many as the schema
     and the getters find all of them (a missing one raises KeyError)."""
-    _require(_types(raw) == {dict} and set(map(len, raw)) == {len(schema.features)})
+    require(types_of(raw) == {dict} and set(map(len, raw)) == {len(schema.features)})
     number_rows = list(map(tuple_getter(layout.numerical), raw))
     category_rows = list(map(tuple_getter(layout.categorical), raw))
-    _require(_types(chain.from_iterable(number_rows)) <= NUMBERS)
-    _require(_types(chain.from_iterable(category_rows)) <= TEXTS)
+    require(types_of(chain.from_iterable(number_rows)) <= NUMBERS)
+    require(types_of(chain.from_iterable(category_rows)) <= TEXTS)
     numbers = np.array(number_rows, dtype="float64").reshape(len(raw), len(layout.numerical))
-    _require(not np.isinf(numbers).any())
+    require(not np.isinf(numbers).any())
     return numbers, category_rows
 
 
-def _timestamps(raw: list[Any], now: float) -> list[float]:
-    if _types(raw) == {NONE}:
+def timestamp_column(raw: list[Any], now: float) -> list[float]:
+    if types_of(raw) == {NONE}:
         return [now] * len(raw)
     return [parse_timestamp(value, now) for value in raw]
 
 
-def _texts(raw: list[Any]) -> list[Any]:
-    _require(_types(raw) <= TEXTS)
+def text_column(raw: list[Any]) -> list[Any]:
+    require(types_of(raw) <= TEXTS)
     return raw
 
 
-def _finite_floats(raw: list[Any]) -> list[float | None]:
-    _require(_types(raw) <= NUMBERS)
+def finite_floats(raw: list[Any]) -> list[float | None]:
+    require(types_of(raw) <= NUMBERS)
     floats = [None if value is None else float(value) for value in raw]
-    _require(bool(np.isfinite([value for value in floats if value is not None]).all()))
+    require(bool(np.isfinite([value for value in floats if value is not None]).all()))
     return floats
 
 
-def _targets(raw: list[Any], kind: str | None) -> list[Any]:
+def target_column(raw: list[Any], kind: str | None) -> list[Any]:
     """Predictions or labels, of the kind of the reference's prediction column."""
     if kind == "numerical":
-        return _finite_floats(raw)
-    kinds = _types(raw)
-    _require(kinds <= CLASS_IDS)
+        return finite_floats(raw)
+    kinds = types_of(raw)
+    require(kinds <= CLASS_IDS)
     if int not in kinds:
         return raw
     return [str(value) if type(value) is int else value for value in raw]
 
 
-def _scores(records: list[dict[str, Any]], schema: ModelSchema) -> list[dict[str, float] | None]:
-    maps = [record.get("scores") for record in records]
-    singles = [record.get("score") for record in records]
-    map_types, single_types = _types(maps), _types(singles)
+def score_column(
+    maps: list[Any], singles: list[Any], schema: ModelSchema
+) -> list[dict[str, float] | None]:
+    """Class probabilities per record, from `scores` maps or single `score` values."""
+    map_types, single_types = types_of(maps), types_of(singles)
     if map_types == {NONE}:
         positive = schema.positive_class or "1"
-        return [None if value is None else {positive: value} for value in _finite_floats(singles)]
+        return [None if value is None else {positive: value} for value in finite_floats(singles)]
     # a record with both takes "scores" on the careful path; keep it simple here
-    _require(map_types <= {dict, NONE} and single_types == {NONE})
+    require(map_types <= {dict, NONE} and single_types == {NONE})
     return [_class_scores(scores) for scores in maps]
 
 
 def _class_scores(scores: dict[str, Any] | None) -> dict[str, float] | None:
     if not scores:
         return None
-    values = _finite_floats(list(scores.values()))
+    values = finite_floats(list(scores.values()))
     kept = {cls: value for cls, value in zip(scores, values, strict=True) if value is not None}
     return kept or None

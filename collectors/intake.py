@@ -3,6 +3,7 @@ store the good ones idempotently, count and remember the rejects."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from collectors.columnar import encode_columnar
 from collectors.events import Event, RecordError, normalize_record
 from collectors.kpis import KpiPoint, KpiStore, parse_kpi
 from collectors.store import EventStore, RetentionPolicy
+from collectors.typed import TypedDecoder
 from service.clock import Clock
 from service.registry import ModelRegistry
 from service.schema import ModelSchema
@@ -27,6 +29,10 @@ class IntakeCounter(Protocol):
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None: ...
 
     def count_kpis(self, model: str, source: str, amount: int) -> None: ...
+
+
+DOCUMENTS_PER_SLICE = 100  # about half a millisecond of validation
+MAX_DECODERS = 256  # one per model schema in use; a reference upload adds one
 
 
 class UnknownModelError(LookupError):
@@ -54,8 +60,22 @@ class IntakeResult:
         }
 
 
+@dataclass(frozen=True)
+class ValidBatch:
+    """Records validated and encoded at `now`, ready to store."""
+
+    model: str
+    batch: EncodedBatch
+    now: float
+
+
 def layout_for(schema: ModelSchema) -> Layout:
     return Layout(numerical=tuple(schema.numerical), categorical=tuple(schema.categorical))
+
+
+def schema_key(schema: ModelSchema) -> tuple[object, ...]:
+    """What the typed decoder depends on: a new reference may change it."""
+    return (tuple(schema.features.items()), schema.prediction_kind, schema.positive_class)
 
 
 def validate(
@@ -107,6 +127,7 @@ class Intake:
         self._retention = retention
         self._label_ttl_seconds = label_ttl_seconds
         self._kpis = kpis
+        self._decoders: dict[tuple[object, ...], TypedDecoder] = {}
 
     async def schema(self, model: str) -> ModelSchema:
         schema = await self._registry.schema(model)
@@ -131,6 +152,48 @@ class Intake:
         )
         self._count(model, source, stored.accepted, stored.duplicates, errors)
         return IntakeResult(stored.accepted, stored.duplicates, errors)
+
+    async def submit_documents(
+        self, model: str, documents: list[bytes], many: bool, source: str
+    ) -> IntakeResult | None:
+        """The fast path for records still in JSON: each document one record, or (many)
+        an array of records. Stores them and returns the result when every record is
+        plainly valid; otherwise stores nothing and returns None, and the caller parses
+        the documents and calls `submit`, which names each error."""
+        valid = await self.encode_documents(model, await self.schema(model), documents, many)
+        return None if valid is None else await self.store(valid, source)
+
+    async def encode_documents(
+        self, model: str, schema: ModelSchema, documents: list[bytes], many: bool
+    ) -> ValidBatch | None:
+        """The CPU half of `submit_documents`, for callers that overlap it with I/O. It
+        lets the event loop run between slices of documents, so that validating a big
+        batch holds up neither requests nor the sending of the batch before it (a
+        stored batch goes out in socket-sized pieces, one per turn of the loop)."""
+        now = self._clock.now()
+        decoder = self._decoder(schema)
+        parts: list[EncodedBatch] = []
+        for start in range(0, len(documents), DOCUMENTS_PER_SLICE):
+            part = decoder.encode(documents[start : start + DOCUMENTS_PER_SLICE], many, model, now)
+            if part is None:
+                return None
+            parts.append(part)
+            await asyncio.sleep(0)
+        return ValidBatch(model, EncodedBatch.concat(parts), now) if parts else None
+
+    async def store(self, valid: ValidBatch, source: str) -> IntakeResult:
+        stored = await self._store.append(valid.model, valid.batch, self._retention, valid.now)
+        self._count(valid.model, source, stored.accepted, stored.duplicates, [])
+        return IntakeResult(stored.accepted, stored.duplicates)
+
+    def _decoder(self, schema: ModelSchema) -> TypedDecoder:
+        key = schema_key(schema)
+        decoder = self._decoders.get(key)
+        if decoder is None:
+            if len(self._decoders) >= MAX_DECODERS:
+                self._decoders.pop(next(iter(self._decoders)))  # the oldest
+            decoder = self._decoders[key] = TypedDecoder(schema, layout_for(schema))
+        return decoder
 
     def _count(
         self, model: str, source: str, accepted: int, duplicates: int, errors: list[dict[str, Any]]

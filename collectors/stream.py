@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +24,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from collectors.intake import Intake, UnknownModelError
+from collectors.intake import Intake, UnknownModelError, ValidBatch
+from collectors.stream_entries import (
+    FIELD_NAMES,
+    Entry,
+    PoisonEntryError,
+    entries_of,
+    entry_of,
+    errors_by_entry,
+    raw_reads,
+    records_of,
+    route,
+    sole_field,
+    stream_items,
+)
 from service.redis_types import text
 
 log = logging.getLogger(__name__)
@@ -44,6 +58,7 @@ class StreamSettings:
     consumer: str
     group: str = "driftmon"
     batch_size: int = 500
+    batches_in_flight: int = 1
     block_ms: int = 1000
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
@@ -54,50 +69,6 @@ class StreamSettings:
         return f"{self.dead_letter_prefix}{stream}"
 
 
-class PoisonEntryError(ValueError):
-    """The entry can never succeed: dead-letter it now."""
-
-
-class RetryableEntryError(RuntimeError):
-    """It may succeed later (for example, its model is not registered yet)."""
-
-
-@dataclass
-class Entry:
-    stream: str
-    entry_id: str
-    fields: dict[str, bytes] | None  # None: deleted from the stream while pending
-    deliveries: int = 1
-
-
-def _decode_fields(raw: dict[bytes, bytes] | None) -> dict[str, bytes] | None:
-    """Field names as text; values stay bytes, which orjson reads without a copy."""
-    if raw is None:
-        return None
-    return {text(key): value for key, value in raw.items()}
-
-
-def records_of(entry: Entry, streams: dict[str, str | None]) -> tuple[str, str, list[object]]:
-    """(model, kind, records) of an entry, kind "events" or "kpis"; or PoisonEntryError
-    saying why not."""
-    fields = entry.fields or {}
-    named = fields.get("model")
-    model = streams.get(entry.stream) or (named.decode(errors="replace") if named else None)
-    if not model:
-        raise PoisonEntryError("no model: map the stream to one or add a `model` field")
-    found = [name for name in ("event", "events", "kpis") if name in fields]
-    if not found:
-        raise PoisonEntryError("no `event`, `events` or `kpis` field")
-    name = found[0]
-    try:
-        parsed = orjson.loads(fields[name])
-    except orjson.JSONDecodeError as exc:
-        raise PoisonEntryError(f"invalid JSON in `{name}`: {exc}") from exc
-    if name != "event" and not isinstance(parsed, list):
-        raise PoisonEntryError(f"`{name}` must hold a JSON array")
-    return model, "kpis" if name == "kpis" else "events", parsed if name != "event" else [parsed]
-
-
 class StreamConsumer:
     def __init__(
         self, redis: Redis, intake: Intake, settings: StreamSettings, counter: StreamCounter
@@ -106,6 +77,7 @@ class StreamConsumer:
         self._intake = intake
         self._settings = settings
         self._counter = counter
+        self._reader = raw_reads(redis)
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -137,36 +109,116 @@ class StreamConsumer:
                     raise
 
     async def _consume(self, stop: asyncio.Event) -> None:
+        """Overlaps this process's work with Redis's: a batch is validated here while
+        Redis stores the one before it and reads the one after it. Redis hands a big
+        reply out in 64 KB slices between other clients' commands, so the next read
+        goes out before a validated batch is sent to be stored; and it does not block
+        while a batch is in hand, so a quiet stream never holds one back. At most
+        `batches_in_flight` are being stored at once, and one is read ahead, so a slow
+        Redis slows reading down instead of growing memory."""
         loop = asyncio.get_running_loop()
         next_janitor = next_status = loop.time()
-        while not stop.is_set():
-            if loop.time() >= next_janitor:
-                await self.janitor()
-                next_janitor = loop.time() + self._settings.claim_idle_ms / 2000
-            if loop.time() >= next_status:
-                await self.report_status()
-                next_status = loop.time() + STATUS_INTERVAL_SECONDS
-            reply = await self._redis.xreadgroup(
-                self._settings.group,
-                self._settings.consumer,
-                dict.fromkeys(self._settings.streams, ">"),
-                count=self._settings.batch_size,
-                block=self._settings.block_ms,
-            )
-            await self._handle_all(_entries_of(reply), redelivered=False)
+        in_flight: set[asyncio.Task[None]] = set()  # kept by the set: tasks are weakly held
+        held: Coroutine[Any, Any, None] | None = None  # validated, not yet sent to Redis
+        reading: asyncio.Task[Any] | None = None
+        try:
+            while reading is not None or not stop.is_set():
+                if reading is None:  # nothing in hand: housekeeping, then wait for entries
+                    if loop.time() >= next_janitor:
+                        await _settled(in_flight, 0)  # claims never race a batch in hand
+                        await self.janitor()
+                        next_janitor = loop.time() + self._settings.claim_idle_ms / 2000
+                    if loop.time() >= next_status:
+                        await self.report_status()
+                        next_status = loop.time() + STATUS_INTERVAL_SECONDS
+                    reading = self._read(self._settings.block_ms)
+                streams = stream_items(await reading)
+                await _settled(in_flight, self._settings.batches_in_flight - 1)
+                if held is not None:
+                    _start(in_flight, held)
+                    held = None
+                    await asyncio.sleep(0)  # the task starts sending its batch
+                due = loop.time() >= min(next_janitor, next_status)
+                reading = self._read(None) if streams and not (due or stop.is_set()) else None
+                held = await self._prepare(streams)
+                if reading is None:  # nothing read ahead: store what is held now
+                    _start(in_flight, held)
+                    held = None
+        except BaseException:  # lost Redis, cancelled: what was not acked is redelivered
+            if held is not None:
+                held.close()
+            unfinished = [*in_flight, *([reading] if reading else [])]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            raise
+        await _settled(in_flight, 0)
+
+    def _read(self, block_ms: int | None) -> asyncio.Task[Any]:
+        return asyncio.create_task(self._new_entries(block_ms))
+
+    async def _new_entries(self, block_ms: int | None) -> Any:
+        """New entries of every stream, as Redis sent them."""
+        return await self._reader.xreadgroup(
+            self._settings.group,
+            self._settings.consumer,
+            dict.fromkeys(self._settings.streams, ">"),
+            count=self._settings.batch_size,
+            block=block_ms,
+        )
+
+    async def _prepare(
+        self, streams: list[tuple[str, list[Any]]]
+    ) -> Coroutine[Any, Any, None] | None:
+        """Validates new entries now; returns what is left to do: storing them and
+        acknowledging them (or, for anything unusual, all of `_handle_all`)."""
+        steps = [await self._prepare_stream(stream, items) for stream, items in streams]
+        return _in_order(steps) if steps else None
+
+    async def _prepare_stream(self, stream: str, items: list[Any]) -> Coroutine[Any, Any, None]:
+        """The common batch, a stream mapped to a model whose entries each hold just
+        `event` (or just `events`) with plainly valid records, is validated without
+        an object per entry; anything else goes through `_handle_all`."""
+        model = self._settings.streams.get(stream)
+        name = sole_field(items)
+        if model and name in (b"event", b"events"):
+            documents = [fields[1] for _, fields in items]
+            try:
+                schema = await self._intake.schema(model)
+                many = name == b"events"
+                valid = await self._intake.encode_documents(model, schema, documents, many)
+            except (RedisConnectionError, RedisTimeoutError):
+                raise
+            except Exception:  # the entry path meets it again and retries or dead-letters
+                valid = None
+            if valid is not None:
+                self._counter.count_stream(stream, "read", len(items))
+                return self._store_valid(stream, items, valid)
+        return self._handle_all([entry_of(stream, item) for item in items], redelivered=False)
+
+    async def _store_valid(self, stream: str, items: list[Any], valid: ValidBatch) -> None:
+        try:
+            await self._intake.store(valid, "stream")
+        except (RedisConnectionError, RedisTimeoutError):
+            raise
+        except Exception:  # a surprise: the entry path retries or dead-letters each entry
+            log.exception("storing a batch of %s failed; retrying entry by entry", stream)
+            await self._handle_all([entry_of(stream, item) for item in items], redelivered=True)
+            return
+        await self._ack_ids(stream, [entry_id for entry_id, _ in items])
 
     async def _drain_own_pending(self) -> None:
         """What this consumer had read but not acknowledged before it stopped."""
         for stream in self._settings.streams:
             start = "0"
             while True:
-                reply = await self._redis.xreadgroup(
+                reply = await self._reader.xreadgroup(
                     self._settings.group,
                     self._settings.consumer,
                     {stream: start},
                     count=self._settings.batch_size,
                 )
-                entries = _entries_of(reply)
+                entries = entries_of(reply)
                 if not entries:
                     break
                 await self._with_delivery_counts(entries)
@@ -188,7 +240,7 @@ class StreamConsumer:
                     count=self._settings.batch_size,
                 )
                 cursor = text(reply[0])
-                entries = [_entry(stream, item) for item in reply[1] if item is not None]
+                entries = [entry_of(stream, item) for item in reply[1] if item is not None]
                 # Redis 7 lists the ids it found deleted (trimmed) while pending; 6.2 does not
                 deleted = list(reply[2]) if len(reply) > 2 else []
                 if deleted:
@@ -231,50 +283,79 @@ class StreamConsumer:
         for stream, count in Counter(entry.stream for entry in entries).items():
             self._counter.count_stream(stream, "redelivered" if redelivered else "read", count)
         done: list[Entry] = []
-        groups: dict[tuple[str, str], list[tuple[Entry, list[object]]]] = {}
+        groups: dict[tuple[str, str], list[Entry]] = {}
         for entry in entries:
             if entry.fields is None:
                 self._counter.count_stream(entry.stream, "deleted", 1)
                 done.append(entry)
                 continue
             try:
-                model, kind, records = records_of(entry, self._settings.streams)
+                groups.setdefault(route(entry, self._settings.streams), []).append(entry)
             except PoisonEntryError as exc:
                 done.append(await self._dead_letter(entry, str(exc)))
-                continue
-            groups.setdefault((model, kind), []).append((entry, records))
-        for (model, kind), members in groups.items():
-            done += await self._submit_group(model, kind, members)
+        for (model, name), members in groups.items():
+            done += await self._submit_group(model, name, members)
         await self._ack(done)
 
-    async def _submit_group(
-        self, model: str, kind: str, members: list[tuple[Entry, list[object]]]
+    async def _submit_group(self, model: str, name: str, members: list[Entry]) -> list[Entry]:
+        """Store one model's records of a batch, all of them in one `name` field; returns
+        the entries to acknowledge. Plainly valid records take the typed fast path;
+        otherwise each entry is parsed on its own, so that its errors are its own."""
+        if name != "kpis":
+            raw_name = FIELD_NAMES[name]
+            documents = [(entry.fields or {})[raw_name] for entry in members]
+            try:
+                fast = await self._intake.submit_documents(
+                    model, documents, many=name == "events", source="stream"
+                )
+            except Exception as exc:
+                return await self._failed(model, members, exc)
+            if fast is not None:
+                return members
+        done: list[Entry] = []
+        parsed: list[tuple[Entry, list[object]]] = []
+        for entry in members:
+            try:
+                parsed.append((entry, records_of(entry, name)))
+            except PoisonEntryError as exc:
+                done.append(await self._dead_letter(entry, str(exc)))
+        if parsed:
+            done += await self._submit_records(model, name, parsed)
+        return done
+
+    async def _submit_records(
+        self, model: str, name: str, members: list[tuple[Entry, list[object]]]
     ) -> list[Entry]:
-        """Store one model's records of a batch; returns the entries to acknowledge."""
         records = [record for _, own in members for record in own]
         try:
-            if kind == "kpis":
+            if name == "kpis":
                 result = await self._intake.submit_kpis(model, records, source="stream")
             else:
                 result = await self._intake.submit(model, records, source="stream")
-        except (RedisConnectionError, RedisTimeoutError):
-            raise  # the entries stay pending; the consumer reconnects and redelivers
-        except Exception as exc:  # unknown model, a bug, a surprise: bounded retries
-            if not isinstance(exc, UnknownModelError):
-                log.exception("stream entries of model %s failed", model)
-            reason = (
-                str(exc) if isinstance(exc, UnknownModelError) else f"{type(exc).__name__}: {exc}"
-            )
-            return [
-                await self._dead_letter(e, f"gave up after {e.deliveries} deliveries: {reason}")
-                for e, _ in members
-                if self._out_of_retries(e, reason)
-            ]
+        except Exception as exc:
+            return await self._failed(model, [entry for entry, _ in members], exc)
         if not result.errors:
             return [entry for entry, _ in members]
         return [
             await self._settle(entry, errors)
-            for entry, errors in _errors_by_entry(members, result.errors)
+            for entry, errors in errors_by_entry(members, result.errors)
+        ]
+
+    async def _failed(self, model: str, members: list[Entry], exc: Exception) -> list[Entry]:
+        """Entries whose storing raised: the ones out of retries, dead-lettered, to
+        acknowledge. Lost Redis propagates: the entries stay pending, the consumer
+        reconnects and they are delivered again."""
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+            raise exc
+        if isinstance(exc, UnknownModelError):
+            reason = str(exc)
+        else:  # a bug, a surprise: bounded retries
+            log.error("stream entries of model %s failed", model, exc_info=exc)
+            reason = f"{type(exc).__name__}: {exc}"
+        return [
+            await self._dead_letter(e, f"gave up after {e.deliveries} deliveries: {reason}")
+            for e in members
+            if self._out_of_retries(e, reason)
         ]
 
     async def _settle(self, entry: Entry, errors: list[dict[str, Any]]) -> Entry:
@@ -302,7 +383,7 @@ class StreamConsumer:
         if errors:
             letter["errors"] = orjson.dumps(errors).decode()
         for name, value in (entry.fields or {}).items():
-            letter[f"field:{name}"] = value.decode(errors="replace")
+            letter[f"field:{text(name)}"] = value.decode(errors="replace")
         await self._redis.xadd(self._settings.dead_letter(entry.stream), letter)  # type: ignore[arg-type]
         self._counter.count_stream(entry.stream, "dead_lettered", 1)
         return entry
@@ -313,37 +394,41 @@ class StreamConsumer:
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry.entry_id)
         for stream, ids in by_stream.items():
-            await self._redis.xack(stream, self._settings.group, *ids)
-            self._counter.count_stream(stream, "acked", len(ids))
-        self.handled += len(entries)
+            await self._ack_ids(stream, ids)
+
+    async def _ack_ids(self, stream: str, ids: list[bytes] | list[str]) -> None:
+        await self._redis.xack(stream, self._settings.group, *ids)
+        self._counter.count_stream(stream, "acked", len(ids))
+        self.handled += len(ids)
 
 
-def _errors_by_entry(
-    members: list[tuple[Entry, list[object]]], errors: list[dict[str, Any]]
-) -> list[tuple[Entry, list[dict[str, Any]]]]:
-    """Each entry with the errors of its own records, indexes made local to it."""
-    out: list[tuple[Entry, list[dict[str, Any]]]] = []
-    start = 0
-    for entry, records in members:
-        end = start + len(records)
-        own = [{**e, "index": e["index"] - start} for e in errors if start <= e["index"] < end]
-        out.append((entry, own))
-        start = end
-    return out
+def _start(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None] | None) -> None:
+    """Runs `work` as one of `tasks`."""
+    if work is not None:
+        tasks.add(asyncio.create_task(work))
 
 
-def _entry(stream: str, item: Any) -> Entry:
-    entry_id, raw = item
-    return Entry(stream, text(entry_id), _decode_fields(raw))
+async def _in_order(steps: list[Coroutine[Any, Any, None]]) -> None:
+    for done, step in enumerate(steps, start=1):
+        try:
+            await step
+        except BaseException:
+            for left in steps[done:]:  # their entries stay pending, to be delivered again
+                left.close()
+            raise
 
 
-def _entries_of(reply: Any) -> list[Entry]:
-    """XREADGROUP's reply ([stream, entries] pairs, or a dict in RESP3) as entries."""
-    pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-    entries: list[Entry] = []
-    for stream, items in pairs:
-        entries += [_entry(text(stream), item) for item in items]
-    return entries
+async def _settled(tasks: set[asyncio.Task[None]], at_most: int) -> None:
+    """Waits until at most `at_most` tasks are running; a failed one raises here (its
+    entries stay pending, to be delivered again), after the others are settled."""
+    while len(tasks) > at_most or any(task.done() for task in tasks):
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        tasks -= done
+        failed = [task for task in done if task.exception() is not None]
+        if failed:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.clear()
+            raise failed[0].exception()  # type: ignore[misc]
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -132,6 +132,7 @@ def stream_settings(settings: Settings) -> StreamSettings:
         consumer=settings.stream_consumer or socket.gethostname(),
         group=settings.stream_group,
         batch_size=settings.stream_batch_size,
+        batches_in_flight=settings.stream_batches_in_flight,
         block_ms=settings.stream_block_ms,
         claim_idle_ms=int(settings.stream_claim_idle_seconds * 1000),
         max_deliveries=settings.stream_max_deliveries,
@@ -212,7 +213,7 @@ def _build_services(
     executor: Executor,
 ) -> Services:
     keys = Keys(settings.key_prefix)
-    registry = ModelRegistry(redis, keys)
+    registry = ModelRegistry(redis, keys, clock, settings.schema_cache_seconds)
     events = EventStore(redis, keys)
     runs = RunStore(redis, keys, settings.run_history)
     model_configs = load_models_file(settings.models_file)

@@ -82,11 +82,19 @@ class Settings(BaseSettings):
         description='Redis Streams to consume, as JSON {"stream": "model"}; an empty model '
         "means entries carry a `model` field",
     )
+    schema_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="a reference uploaded through another replica applies here within this",
+    )
     stream_group: str = "driftmon"
     stream_consumer: str | None = Field(
         default=None, description="consumer name; default: the host name (the pod's name)"
     )
     stream_batch_size: int = Field(default=500, gt=0, description="entries read per call")
+    stream_batches_in_flight: int = Field(
+        default=1, ge=1, description="batches being stored while the next is validated"
+    )
     stream_block_ms: int = Field(default=1000, ge=0)
     stream_claim_idle_seconds: float = Field(
         default=60.0, gt=0, description="pending this long: claimed from its consumer"

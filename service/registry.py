@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import orjson
 from redis.asyncio import Redis
 
+from service.clock import Clock
 from service.keys import Keys
 from service.redis_types import optional_bytes, text
 from service.schema import ModelSchema
@@ -31,9 +32,19 @@ class ModelRecord:
 
 
 class ModelRegistry:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    """Intake looks a model's schema up for every request and stream batch: schemas are
+    kept here for `schema_cache_seconds`, so that the lookup does not queue behind a
+    busy Redis. A reference uploaded through this process takes effect at once, one
+    uploaded through another replica within that time."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, clock: Clock, schema_cache_seconds: float = 1.0
+    ) -> None:
         self._redis = redis
         self._keys = keys
+        self._clock = clock
+        self._schema_cache_seconds = schema_cache_seconds
+        self._schemas: dict[str, tuple[float, ModelSchema]] = {}  # model -> (until, schema)
 
     async def put_reference(
         self, model: str, schema: ModelSchema, info: ReferenceInfo, parquet: bytes
@@ -49,6 +60,7 @@ class ModelRegistry:
             )
             pipe.sadd(self._keys.models(), model)
             results = await pipe.execute()
+        self._schemas.pop(model, None)
         return bool(results[2])
 
     async def names(self) -> list[str]:
@@ -72,8 +84,16 @@ class ModelRegistry:
         )
 
     async def schema(self, model: str) -> ModelSchema | None:
+        now = self._clock.now()
+        cached = self._schemas.get(model)
+        if cached is not None and now < cached[0]:
+            return cached[1]
         raw = await self._redis.hget(self._keys.model(model), "schema")
-        return None if raw is None else ModelSchema.from_dict(orjson.loads(raw))
+        if raw is None:  # not cached: a model is usable as soon as its reference is in
+            return None
+        schema = ModelSchema.from_dict(orjson.loads(raw))
+        self._schemas[model] = (now + self._schema_cache_seconds, schema)
+        return schema
 
     async def reference_bytes(self, model: str, version: str) -> bytes | None:
         return optional_bytes(await self._redis.get(self._keys.reference_data(model, version)))

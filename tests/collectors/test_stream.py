@@ -199,3 +199,54 @@ async def test_trimmed_pending_entries_are_counted(redis_url: str, key_prefix: s
         scrape = (await harness.client.get("/metrics")).text
         assert 'driftmon_stream_entries_total{outcome="deleted",stream="preds"} 5.0' in scrape
         assert await stored(harness) == 0
+
+
+async def test_a_quiet_stream_does_not_hold_a_validated_batch_back(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The consumer validates one batch while reading the next; when no next one
+    comes, it stores what it holds at once instead of waiting out the block time."""
+    await register_credit_model(redis_url, key_prefix)
+    settings = consumer_settings(redis_url, key_prefix).model_copy(update={"stream_block_ms": 4000})
+    async for harness in start_harness(settings):
+        await asyncio.sleep(0.2)  # the consumer now blocks on an empty stream
+        for event in credit_events(3, seed=9):
+            await redis_of(harness).xadd(STREAM, {"event": orjson.dumps(event)})
+        # well inside the block time, which a held batch would otherwise wait out
+        await eventually(partial(_equals_stored, harness, 3), seconds=1.5)
+        await eventually(partial(_no_pending, harness), seconds=1.5)
+
+
+async def test_stopping_mid_stream_loses_nothing_and_stores_nothing_twice(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Shutdown comes while batches are read, validated and stored at once: every
+    acknowledged entry is stored, and a restart stores the rest exactly once."""
+    await register_credit_model(redis_url, key_prefix)
+    redis = Redis.from_url(redis_url)
+    events = credit_events(3000, seed=10)
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            pipe.xadd(STREAM, {"event": orjson.dumps(event)})
+        await pipe.execute()
+    settings = consumer_settings(redis_url, key_prefix).model_copy(
+        update={"stream_batch_size": 100}
+    )
+    async for harness in start_harness(settings):
+        await eventually(partial(_any_stored, harness))
+    group = (await redis.xinfo_groups(STREAM))[0]
+    acked = 3000 - int(group["pending"]) - int(group["lag"])
+    async for harness in start_harness(harness_settings(redis_url, key_prefix)):
+        assert await stored(harness) >= acked  # acknowledged only once stored
+    async for harness in start_harness(settings):
+        await eventually(partial(_equals_stored, harness, 3000))
+        await eventually(partial(_no_pending, harness))
+        store = harness.app.state.services.events
+        window = await store.read_window("credit", since=0.0, max_events=10_000)
+        assert window["__event_id"].is_unique
+        assert set(window["__event_id"]) == {event["event_id"] for event in events}
+    await redis.aclose()
+
+
+async def _any_stored(harness: Harness) -> bool:
+    return await stored(harness) > 0

@@ -1,0 +1,115 @@
+"""The fastest path of validation: JSON documents parsed straight into typed records.
+
+msgspec checks each value's JSON type while it parses, in C, against record types
+built from the model's schema, so a plainly valid document costs less than parsing it
+into dicts would. Whatever it refuses, an invalid record or an unusual but valid one
+(integer event ids, category codes as numbers, a missing event id), makes `encode`
+return None, and the caller parses the documents into dicts and takes the columnar
+and per-record paths, which name the field of each error. Every path produces the
+same bytes for the same valid input (tested)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from collectors.batch import EncodedBatch, Layout, encode_rows
+from collectors.columnar import (
+    CarefulPathError,
+    check_claimed_model,
+    event_id_column,
+    require,
+    score_column,
+    target_column,
+    text_column,
+    timestamp_column,
+)
+from collectors.events import RecordError
+from service.schema import ModelSchema
+
+REFUSED = (msgspec.DecodeError, CarefulPathError, RecordError, ValueError, TypeError)
+
+
+class TypedDecoder:
+    """Record types for one schema; building them costs about a millisecond, so the
+    caller keeps one per schema."""
+
+    def __init__(self, schema: ModelSchema, layout: Layout) -> None:
+        self._schema = schema
+        self._layout = layout
+        record = _record_type(schema, layout)
+        self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(record)
+        self._many: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[record])  # type: ignore[valid-type]
+
+    def encode(
+        self, documents: Sequence[bytes], many: bool, model: str, now: float
+    ) -> EncodedBatch | None:
+        """Documents holding one record each, or (many) a JSON array of records each,
+        validated and encoded; None when any record needs the careful paths."""
+        try:
+            if many:
+                records = list(chain.from_iterable(map(self._many.decode, documents)))
+            else:
+                records = list(map(self._one.decode, documents))
+            require(bool(records))
+            return self._encode(records, model, now)
+        except REFUSED:
+            return None
+
+    def _encode(self, records: list[Any], model: str, now: float) -> EncodedBatch:
+        check_claimed_model([record.model for record in records], model)
+        event_ids = event_id_column([record.event_id for record in records])
+        values = list(map(msgspec.structs.astuple, [record.features for record in records]))
+        width = len(self._layout.numerical)
+        numbers = np.array([row[:width] for row in values], dtype="float64")
+        kind = self._schema.prediction_kind
+        rows = encode_rows(
+            event_ids,
+            timestamp_column([record.timestamp for record in records], now),
+            text_column([record.model_version for record in records]),
+            target_column([record.prediction for record in records], kind),
+            score_column(
+                [record.scores for record in records],
+                [record.score for record in records],
+                self._schema,
+            ),
+            target_column([record.label for record in records], kind),
+            [row[width:] for row in values],
+        )
+        return EncodedBatch(self._layout, event_ids, rows, numbers.reshape(len(records), width))
+
+
+def _record_type(schema: ModelSchema, layout: Layout) -> type:
+    """A record as intake takes it, with the features in layout order (numbers first)
+    under Python-safe attribute names; unknown features are refused, unknown record
+    fields ignored, as on the careful path."""
+    names = [*layout.numerical, *layout.categorical]
+    kinds: list[Any] = [float | None] * len(layout.numerical)
+    kinds += [str | None] * len(layout.categorical)
+    features = msgspec.defstruct(
+        "Features",
+        [(f"f{i}", kind, None) for i, kind in enumerate(kinds)],
+        rename={f"f{i}": name for i, name in enumerate(names)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    target: Any = float | None if schema.prediction_kind == "numerical" else str | int | None
+    return msgspec.defstruct(
+        "Record",
+        [
+            ("event_id", str),
+            ("features", features),
+            ("model", str | None, None),
+            ("timestamp", float | str | None, None),
+            ("model_version", str | None, None),
+            ("prediction", target, None),
+            ("score", float | None, None),
+            ("scores", dict[str, float | None] | None, None),
+            ("label", target, None),
+        ],
+        gc=False,
+    )
