@@ -31,6 +31,7 @@ from collectors.stream import StreamConsumer, StreamSettings
 from service.clock import SystemClock
 from service.embedded_redis import EmbeddedRedis
 from service.keys import Keys
+from service.redis_client import connect_redis
 from service.redis_types import entries
 from service.registry import ModelRegistry, ReferenceInfo
 from service.schema import ColumnKind, ModelSchema
@@ -186,12 +187,12 @@ async def run(redis: Redis, count: int, per_entry: int, rounds: int) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     if args.redis_url:
-        redis = Redis.from_url(args.redis_url)
+        redis = connect_redis(args.redis_url)
         await run(redis, args.entries, args.per_entry, args.rounds)
         await redis.aclose()
         return
     with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(Path(data_dir)) as embedded:
-        redis = Redis.from_url(embedded.url)
+        redis = connect_redis(embedded.url)
         await run(redis, args.entries, args.per_entry, args.rounds)
         await redis.aclose()
 

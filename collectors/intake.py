@@ -31,7 +31,7 @@ class IntakeCounter(Protocol):
     def count_kpis(self, model: str, source: str, amount: int) -> None: ...
 
 
-DOCUMENTS_PER_SLICE = 100  # about half a millisecond of validation
+RECORDS_PER_SLICE = 100  # validated between turns of the event loop: under a millisecond
 MAX_DECODERS = 256  # one per model schema in use; a reference upload adds one
 
 
@@ -167,19 +167,28 @@ class Intake:
         self, model: str, schema: ModelSchema, documents: list[bytes], many: bool
     ) -> ValidBatch | None:
         """The CPU half of `submit_documents`, for callers that overlap it with I/O. It
-        lets the event loop run between slices of documents, so that validating a big
+        lets the event loop run after every slice of records, so that validating a big
         batch holds up neither requests nor the sending of the batch before it (a
         stored batch goes out in socket-sized pieces, one per turn of the loop)."""
         now = self._clock.now()
         decoder = self._decoder(schema)
-        parts: list[EncodedBatch] = []
-        for start in range(0, len(documents), DOCUMENTS_PER_SLICE):
-            part = decoder.encode(documents[start : start + DOCUMENTS_PER_SLICE], many, model, now)
-            if part is None:
+        parts: list[EncodedBatch | None] = []
+        pending: list[Any] = []
+        for document in documents:
+            parsed = decoder.records(document, many)
+            if parsed is None:
                 return None
-            parts.append(part)
-            await asyncio.sleep(0)
-        return ValidBatch(model, EncodedBatch.concat(parts), now) if parts else None
+            pending += parsed
+            if len(pending) >= RECORDS_PER_SLICE:
+                parts.append(decoder.encode_records(pending, model, now))
+                pending = []
+                await asyncio.sleep(0)
+        if pending:
+            parts.append(decoder.encode_records(pending, model, now))
+        encoded = [part for part in parts if part is not None]
+        if not parts or len(encoded) < len(parts):
+            return None
+        return ValidBatch(model, EncodedBatch.concat(encoded), now)
 
     async def store(self, valid: ValidBatch, source: str) -> IntakeResult:
         stored = await self._store.append(valid.model, valid.batch, self._retention, valid.now)

@@ -11,7 +11,6 @@ same bytes for the same valid input (tested)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import msgspec
@@ -50,11 +49,24 @@ class TypedDecoder:
     ) -> EncodedBatch | None:
         """Documents holding one record each, or (many) a JSON array of records each,
         validated and encoded; None when any record needs the careful paths."""
+        records: list[Any] = []
+        for document in documents:
+            parsed = self.records(document, many)
+            if parsed is None:
+                return None
+            records += parsed
+        return self.encode_records(records, model, now)
+
+    def records(self, document: bytes, many: bool) -> list[Any] | None:
+        """The typed records of one document, or None when it needs the careful paths."""
         try:
-            if many:
-                records = list(chain.from_iterable(map(self._many.decode, documents)))
-            else:
-                records = list(map(self._one.decode, documents))
+            return self._many.decode(document) if many else [self._one.decode(document)]
+        except msgspec.DecodeError:
+            return None
+
+    def encode_records(self, records: list[Any], model: str, now: float) -> EncodedBatch | None:
+        """Typed records checked across records and encoded; None as for `encode`."""
+        try:
             require(bool(records))
             return self._encode(records, model, now)
         except REFUSED:

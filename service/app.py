@@ -19,10 +19,6 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from collectors.ce_intake import CloudEventSettings, CloudEventsIntake
 from collectors.intake import Intake
@@ -45,6 +41,7 @@ from service.embedded_redis import EmbeddedRedis
 from service.executor import detection_executor
 from service.keys import Keys
 from service.metrics import Metrics
+from service.redis_client import connect_redis
 from service.registry import ModelRegistry
 from service.scheduler import DetectionScheduler
 from service.state import Services, config_for
@@ -69,17 +66,6 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         await redis.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
-
-
-def connect_redis(url: str) -> Redis:
-    """A client that rides out a Redis restart: failed commands are retried with
-    backoff on a fresh connection, and idle connections are checked before use."""
-    return Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=6),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
-        health_check_interval=10,
-    )
 
 
 @asynccontextmanager

@@ -234,8 +234,9 @@ async def test_stopping_mid_stream_loses_nothing_and_stores_nothing_twice(
     )
     async for harness in start_harness(settings):
         await eventually(partial(_any_stored, harness))
-    group = (await redis.xinfo_groups(STREAM))[0]
-    acked = 3000 - int(group["pending"]) - int(group["lag"])
+    group = (await redis.xinfo_groups(STREAM))[0]  # what Redis 6.2 reports too
+    delivered = stream_entries(await redis.xrange(STREAM, max=group["last-delivered-id"]))
+    acked = len(delivered) - int(group["pending"])
     async for harness in start_harness(harness_settings(redis_url, key_prefix)):
         assert await stored(harness) >= acked  # acknowledged only once stored
     async for harness in start_harness(settings):
