@@ -3,14 +3,13 @@
 msgspec checks each value's JSON type while it parses, in C, against record types
 built from the model's schema, so a plainly valid document costs less than parsing it
 into dicts would. Whatever it refuses, an invalid record or an unusual but valid one
-(integer event ids, category codes as numbers, a missing event id), makes `encode`
-return None, and the caller parses the documents into dicts and takes the columnar
+(integer event ids, category codes as numbers, a missing event id), makes it return
+None, and the caller parses the documents into dicts and takes the columnar
 and per-record paths, which name the field of each error. Every path produces the
 same bytes for the same valid input (tested)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -44,19 +43,6 @@ class TypedDecoder:
         self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(record)
         self._many: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[record])  # type: ignore[valid-type]
 
-    def encode(
-        self, documents: Sequence[bytes], many: bool, model: str, now: float
-    ) -> EncodedBatch | None:
-        """Documents holding one record each, or (many) a JSON array of records each,
-        validated and encoded; None when any record needs the careful paths."""
-        records: list[Any] = []
-        for document in documents:
-            parsed = self.records(document, many)
-            if parsed is None:
-                return None
-            records += parsed
-        return self.encode_records(records, model, now)
-
     def records(self, document: bytes, many: bool) -> list[Any] | None:
         """The typed records of one document, or None when it needs the careful paths."""
         try:
@@ -65,7 +51,8 @@ class TypedDecoder:
             return None
 
     def encode_records(self, records: list[Any], model: str, now: float) -> EncodedBatch | None:
-        """Typed records checked across records and encoded; None as for `encode`."""
+        """Typed records checked across records and encoded; None when any of them needs
+        the careful paths."""
         try:
             require(bool(records))
             return self._encode(records, model, now)

@@ -12,8 +12,7 @@ import orjson
 import pytest
 
 from collectors.batch import EncodedBatch
-from collectors.intake import Intake, layout_for
-from collectors.typed import TypedDecoder
+from collectors.intake import Intake
 from service.clock import ManualClock
 from service.schema import ModelSchema
 from tests.collectors.test_columnar import (
@@ -29,8 +28,14 @@ from tests.collectors.test_columnar import (
 )
 
 
-def typed(documents: list[bytes], many: bool, schema: ModelSchema) -> EncodedBatch | None:
-    return TypedDecoder(schema, layout_for(schema)).encode(documents, many, "m", NOW)
+def bare_intake() -> Intake:
+    """Enough of an Intake to validate: nothing is stored."""
+    return Intake(None, None, ManualClock(NOW), None, None, 0, None)  # type: ignore[arg-type]
+
+
+async def typed(documents: list[bytes], many: bool, schema: ModelSchema) -> EncodedBatch | None:
+    valid = await bare_intake().encode_documents("m", schema, documents, many)
+    return None if valid is None else valid.batch
 
 
 def as_parsed(documents: list[bytes], many: bool) -> list[Any]:
@@ -39,9 +44,9 @@ def as_parsed(documents: list[bytes], many: bool) -> list[Any]:
     return [item for array in parsed for item in array] if many else parsed
 
 
-def agrees(documents: list[bytes], many: bool, schema: ModelSchema) -> bool:
+async def agrees(documents: list[bytes], many: bool, schema: ModelSchema) -> bool:
     """True when the typed path took the documents (and matched the careful path)."""
-    fast = typed(documents, many, schema)
+    fast = await typed(documents, many, schema)
     if fast is None:
         return False
     slow, errors = careful(as_parsed(documents, many), schema)
@@ -51,29 +56,29 @@ def agrees(documents: list[bytes], many: bool, schema: ModelSchema) -> bool:
 
 
 @pytest.mark.parametrize("variant", PLAIN_VARIANTS)
-def test_plain_records_take_the_typed_path_one_per_document(variant: dict[str, Any]) -> None:
+async def test_plain_records_take_the_typed_path_one_per_document(variant: dict[str, Any]) -> None:
     documents = [orjson.dumps(record(i, **variant)) for i in range(5)]
-    assert agrees(documents, False, CLASSIFIER)
+    assert await agrees(documents, False, CLASSIFIER)
 
 
 @pytest.mark.parametrize("variant", PLAIN_VARIANTS)
-def test_plain_records_take_the_typed_path_as_arrays(variant: dict[str, Any]) -> None:
+async def test_plain_records_take_the_typed_path_as_arrays(variant: dict[str, Any]) -> None:
     documents = [orjson.dumps([record(i, **variant), record(i + 9, **variant)]) for i in range(3)]
     documents.append(b"[]")  # an empty array adds nothing
-    assert agrees(documents, True, CLASSIFIER)
+    assert await agrees(documents, True, CLASSIFIER)
 
 
-def test_a_regression_model_and_a_missing_feature() -> None:
+async def test_a_regression_model_and_a_missing_feature() -> None:
     records = [{"event_id": "r1", "features": {"x": 2}, "prediction": 4}]  # city missing
-    assert agrees([orjson.dumps(item) for item in records], False, REGRESSOR)
+    assert await agrees([orjson.dumps(item) for item in records], False, REGRESSOR)
 
 
 @pytest.mark.parametrize("change", UNUSUAL)
-def test_unusual_records_are_refused_or_encoded_alike(change: dict[str, Any]) -> None:
+async def test_unusual_records_are_refused_or_encoded_alike(change: dict[str, Any]) -> None:
     documents = [orjson.dumps(record(i, **(change if i == 1 else {}))) for i in range(3)]
-    if typed(documents, False, CLASSIFIER) is None:
+    if await typed(documents, False, CLASSIFIER) is None:
         return
-    assert agrees(documents, False, CLASSIFIER)
+    assert await agrees(documents, False, CLASSIFIER)
 
 
 @pytest.mark.parametrize(
@@ -86,11 +91,11 @@ def test_unusual_records_are_refused_or_encoded_alike(change: dict[str, Any]) ->
         [b'{"event_id": "a", "features": {"region": 7}}'],  # a category code as a number
     ],
 )
-def test_what_it_refuses(documents: list[bytes]) -> None:
-    assert typed(documents, False, CLASSIFIER) is None
+async def test_what_it_refuses(documents: list[bytes]) -> None:
+    assert await typed(documents, False, CLASSIFIER) is None
 
 
-def test_random_batches_never_disagree() -> None:
+async def test_random_batches_never_disagree() -> None:
     rng = random.Random(11)
     taken = 0
     for trial in range(1000):
@@ -101,13 +106,13 @@ def test_random_batches_never_disagree() -> None:
             documents = [json.dumps(records[:2]).encode(), json.dumps(records[2:]).encode()]
         else:
             documents = [json.dumps(item).encode() for item in records]
-        taken += agrees(documents, many, CLASSIFIER)
+        taken += await agrees(documents, many, CLASSIFIER)
     assert taken > 100  # the generator also makes plenty of plain batches
 
 
 async def test_intake_validates_a_big_batch_in_slices_with_the_same_bytes() -> None:
     """Slices are concatenated in order (more documents than one slice holds)."""
-    intake = Intake(None, None, ManualClock(NOW), None, None, 0, None)  # type: ignore[arg-type]
+    intake = bare_intake()
     documents = [orjson.dumps(record(i, timestamp=1_700_000_000 + i)) for i in range(345)]
     valid = await intake.encode_documents("m", CLASSIFIER, documents, many=False)
     assert valid is not None
