@@ -13,7 +13,7 @@ from service.redis_client import HiredisPacking, connect_redis, hiredis_packing
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("XACK", "stream", "group", b"1795890366075-0", b"1795890366075-1"),
-    ("EVALSHA", "abc", 3, "k1", "k2", "k3", 1.5, -7, b"\x00\xff\n", "é", ""),
+    ("EVALSHA", "abc", 3, "k1", "k2", "k3", 1.5, -7, 10**20, -0.0, b"\x00\xff\n", "é", ""),
     ("CONFIG GET", "maxmemory"),  # a command name of two words
     (b"CLIENT SETNAME", b"driftmon"),
     ("SET", "k", memoryview(b"view"), bytearray(b"array")),
@@ -27,12 +27,12 @@ def test_hiredis_packs_what_redis_py_packs(command: tuple[Any, ...]) -> None:
     assert hiredis_packed == python_packed
 
 
-def test_unpackable_arguments_are_data_errors_as_before() -> None:
-    nothing: Any = None
+@pytest.mark.parametrize("value", [None, True])
+def test_unpackable_arguments_are_data_errors_as_before(value: Any) -> None:
     with pytest.raises(DataError):
-        Connection().pack_command("SET", "k", nothing)
+        Connection().pack_command("SET", "k", value)
     with pytest.raises(DataError):
-        hiredis_packing(Connection)().pack_command("SET", "k", nothing)
+        hiredis_packing(Connection)().pack_command("SET", "k", value)
 
 
 @pytest.mark.parametrize(
