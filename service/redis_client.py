@@ -42,6 +42,10 @@ class HiredisPacking:
             args = tuple(args[0].encode().split()) + args[1:]
         elif b" " in args[0]:
             args = tuple(args[0].split()) + args[1:]
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # hiredis takes no memoryview: convert those, only then
+            pass
         args = tuple(bytes(arg) if isinstance(arg, bytearray | memoryview) else arg for arg in args)
         try:
             return [hiredis.pack_command(args)]

@@ -89,6 +89,19 @@ async def test_duplicates_are_counted_not_stored(store: tuple[EventStore, Redis,
     assert np.allclose(frame["age"], [float(event.features["age"] or 0) for event in expected])
 
 
+async def test_an_id_seen_longer_ago_than_retention_is_new_again(
+    store: tuple[EventStore, Redis, Keys],
+) -> None:
+    events_store, _, _ = store
+    policy = RetentionPolicy(max_age_seconds=60, max_events=1000)
+    batch = EncodedBatch.from_events(make_events(3), LAYOUT)
+    assert (await events_store.append("m", batch, policy, now=T0)).accepted == 3
+    soon = await events_store.append("m", batch, policy, now=T0 + 30)
+    assert (soon.accepted, soon.duplicates) == (0, 3)  # a repeat does not renew the id
+    later = await events_store.append("m", batch, policy, now=T0 + 61)
+    assert (later.accepted, later.duplicates) == (3, 0)
+
+
 async def test_window_by_age_and_count(store: tuple[EventStore, Redis, Keys]) -> None:
     events_store, _, _ = store
     for minute in range(5):
