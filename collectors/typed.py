@@ -18,12 +18,9 @@ import numpy as np
 from collectors.batch import EncodedBatch, Layout, encode_rows
 from collectors.columnar import (
     CarefulPathError,
-    check_claimed_model,
     event_id_column,
     require,
     score_column,
-    target_column,
-    text_column,
     timestamp_column,
 )
 from collectors.events import RecordError
@@ -60,26 +57,36 @@ class TypedDecoder:
             return None
 
     def _encode(self, records: list[Any], model: str, now: float) -> EncodedBatch:
-        check_claimed_model([record.model for record in records], model)
+        """The record types already hold every value to its JSON type (and JSON has no
+        infinities): what is left to check spans records, or is about text."""
+        require({record.model for record in records} <= {None, model})
         event_ids = event_id_column([record.event_id for record in records])
         values = list(map(msgspec.structs.astuple, [record.features for record in records]))
         width = len(self._layout.numerical)
         numbers = np.array([row[:width] for row in values], dtype="float64")
-        kind = self._schema.prediction_kind
         rows = encode_rows(
             event_ids,
             timestamp_column([record.timestamp for record in records], now),
-            text_column([record.model_version for record in records]),
-            target_column([record.prediction for record in records], kind),
-            score_column(
-                [record.scores for record in records],
-                [record.score for record in records],
-                self._schema,
-            ),
-            target_column([record.label for record in records], kind),
+            [record.model_version for record in records],
+            self._targets([record.prediction for record in records]),
+            self._scores(records),
+            self._targets([record.label for record in records]),
             [row[width:] for row in values],
         )
         return EncodedBatch(self._layout, event_ids, rows, numbers.reshape(len(records), width))
+
+    def _targets(self, values: list[Any]) -> list[Any]:
+        if self._schema.prediction_kind == "numerical":
+            return values
+        return [str(value) if type(value) is int else value for value in values]
+
+    def _scores(self, records: list[Any]) -> list[dict[str, float] | None]:
+        maps = [record.scores for record in records]
+        if maps.count(None) == len(maps):
+            positive = self._schema.positive_class or "1"
+            singles = [record.score for record in records]
+            return [None if value is None else {positive: value} for value in singles]
+        return score_column(maps, [record.score for record in records], self._schema)
 
 
 def _record_type(schema: ModelSchema, layout: Layout) -> type:
