@@ -172,23 +172,21 @@ class Intake:
         stored batch goes out in socket-sized pieces, one per turn of the loop)."""
         now = self._clock.now()
         decoder = self._decoder(schema)
-        parts: list[EncodedBatch | None] = []
+        parts: list[EncodedBatch] = []
         pending: list[Any] = []
-        for document in documents:
+        for end, document in enumerate(documents, start=1):
             parsed = decoder.records(document, many)
             if parsed is None:
                 return None
             pending += parsed
-            if len(pending) >= RECORDS_PER_SLICE:
-                parts.append(decoder.encode_records(pending, model, now))
+            if pending and (len(pending) >= RECORDS_PER_SLICE or end == len(documents)):
+                part = decoder.encode_records(pending, model, now)
+                if part is None:
+                    return None
+                parts.append(part)
                 pending = []
                 await asyncio.sleep(0)
-        if pending:
-            parts.append(decoder.encode_records(pending, model, now))
-        encoded = [part for part in parts if part is not None]
-        if not parts or len(encoded) < len(parts):
-            return None
-        return ValidBatch(model, EncodedBatch.concat(encoded), now)
+        return ValidBatch(model, EncodedBatch.concat(parts), now) if parts else None
 
     async def store(self, valid: ValidBatch, source: str) -> IntakeResult:
         stored = await self._store.append(valid.model, valid.batch, self._retention, valid.now)

@@ -26,7 +26,7 @@ from collectors.columnar import (
 from collectors.events import RecordError
 from service.schema import ModelSchema
 
-REFUSED = (msgspec.DecodeError, CarefulPathError, RecordError, ValueError, TypeError)
+REFUSED = (CarefulPathError, RecordError, ValueError, TypeError)  # parsing refusals: `records`
 
 
 class TypedDecoder:
