@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # only what the wheel is built from (pyproject.toml names the packages; README is its readme)
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY service ./service
 COPY collectors ./collectors
 COPY detectors ./detectors

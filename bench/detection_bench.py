@@ -29,16 +29,17 @@ from scipy import stats
 from scipy.spatial import distance
 
 from bench.window_bench import CATEGORICAL, NUMERICAL, T0, make_events, show
-from collectors.batch import EncodedBatch, Layout
-from collectors.store import EventStore, RetentionPolicy
+from core.blocks import EncodedBatch, Layout
+from core.config import ModelConfig, effective_config
+from core.keys import Keys
+from core.schema import ColumnKind, ModelSchema
+from core.stores.events import EventStore, RetentionPolicy
 from detectors.drift import ColumnSpec, detect_drift
 from detectors.evaluate import ReferencePayload, evaluate
 from detectors.quality import IntakeRejects
 from detectors.reference import to_parquet
-from service.config import ModelConfig, Settings, effective_config
+from service.config import Settings
 from service.embedded_redis import EmbeddedRedis
-from service.keys import Keys
-from service.schema import ColumnKind, ModelSchema
 
 T = TypeVar("T")
 SPECS = [ColumnSpec(name, "numerical") for name in NUMERICAL] + [
@@ -135,7 +136,7 @@ def full_evaluation(reference: pd.DataFrame, window: pd.DataFrame) -> float:
     features.update(dict.fromkeys(CATEGORICAL, "categorical"))
     schema = ModelSchema(features=features)
     payload = ReferencePayload("sha256:00000000bench", to_parquet(reference))
-    config = effective_config(Settings(), ModelConfig(name="bench"))
+    config = effective_config(Settings().model_defaults(), ModelConfig(name="bench"))
     evaluate(payload, window.iloc[:1000], schema, config, IntakeRejects({}, {}))  # warm the cache
     _, seconds = timed(lambda: evaluate(payload, window, schema, config, IntakeRejects({}, {})))
     return seconds

@@ -24,17 +24,17 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.window_bench import CATEGORICAL, NUMERICAL, show
-from collectors.intake import Intake
-from collectors.kpis import KpiStore
-from collectors.store import EventStore, RetentionPolicy
+from collectors.intake import Intake, IntakePolicy
 from collectors.stream import StreamConsumer, StreamSettings
-from service.clock import SystemClock
+from core.clock import SystemClock
+from core.keys import Keys
+from core.redis_client import connect_redis
+from core.redis_types import entries
+from core.schema import ColumnKind, ModelSchema
+from core.stores import StoreLimits, Stores
+from core.stores.events import RetentionPolicy
+from core.stores.registry import ModelRegistry, ReferenceInfo
 from service.embedded_redis import EmbeddedRedis
-from service.keys import Keys
-from service.redis_client import connect_redis
-from service.redis_types import entries
-from service.registry import ModelRegistry, ReferenceInfo
-from service.schema import ColumnKind, ModelSchema
 
 STREAM = "bench:predictions"
 
@@ -111,25 +111,23 @@ async def consume(redis: Redis, count: int, prefix: str) -> int:
     """Runs the service's consumer until it has acknowledged `count` entries; returns
     the events it stored."""
     keys = Keys(prefix)
-    store = EventStore(redis, keys)
+    await register(redis, keys)
+    stores = Stores.open(redis, keys, SystemClock(), StoreLimits(), holder="bench")
     intake = Intake(
-        await register(redis, keys),
-        store,
+        stores,
         SystemClock(),
         NullCounter(),
-        RetentionPolicy(86400, 10_000_000),
-        86400,
-        KpiStore(redis, keys, 10, 86400),
+        IntakePolicy(RetentionPolicy(86400, 10_000_000), 86400),
     )
     settings = StreamSettings(streams={STREAM: "bench"}, consumer="bench", block_ms=20)
-    consumer = StreamConsumer(redis, intake, settings, NullCounter())
+    consumer = StreamConsumer(redis, keys, intake, settings, NullCounter())
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     while consumer.handled < count:  # noqa: ASYNC110  (polling a counter, not an event)
         await asyncio.sleep(0.005)
     stop.set()
     await task
-    return await store.total_events("bench")
+    return await stores.events.total_events("bench")
 
 
 async def timed(work: Awaitable[int], expected: int) -> float:

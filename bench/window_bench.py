@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from redis.asyncio import Redis
 
-from collectors.batch import EncodedBatch, Layout
-from collectors.events import Event
-from collectors.store import EventStore, RetentionPolicy
+from core.blocks import EncodedBatch, Layout
+from core.events import Event
+from core.keys import Keys
+from core.redis_types import entries
+from core.stores.events import EventStore, RetentionPolicy
 from service.embedded_redis import EmbeddedRedis
-from service.keys import Keys
-from service.redis_types import entries
 
 NUMERICAL = tuple(f"num_{i:02d}" for i in range(20))
 CATEGORICAL = tuple(f"cat_{i}" for i in range(5))

@@ -8,36 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 
 from collectors.cloudevents import CloudEvent, CloudEventError
 from collectors.intake import Intake
 from collectors.payloads import feedback_truth, request_rows, response_predictions
-from service.redis_types import text
-from service.registry import ModelRegistry
-
-# KEYS: the pending hash of one (source, id), the expiry index. ARGV: half, payload,
-# ttl_ms, now_ms, index member. Returns the other half's payload once both are in.
-JOIN_SCRIPT = """
-local other = (ARGV[1] == 'request') and 'response' or 'request'
-local found = redis.call('HGET', KEYS[1], other)
-if found then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[5])
-  return found
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[5])
-return false
-"""
-
-# KEYS: the expiry index. ARGV: now_ms. Removes and returns what expired, once.
-SWEEP_SCRIPT = """
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) end
-return gone
-"""
+from core.stores.joins import HalfJoins, HalfKey
+from core.stores.registry import ModelRegistry
 
 
 class CloudEventCounter(Protocol):
@@ -51,22 +27,12 @@ class CloudEventSettings:
     models: dict[str, str]  # inferenceservicename / modelid / endpoint / source -> model
     input_names: dict[str, list[str]]  # model -> positional feature names
     join_ttl_seconds: float = 60.0
-    key_prefix: str = "driftmon:"
-
-    def pending_key(self, source: str, correlation_id: str) -> str:
-        # one hash tag for the join keys: the script touches two keys, which a Redis
-        # Cluster allows only within one slot
-        return f"{self.key_prefix}{{ce}}:pending:{source}|{correlation_id}"
-
-    @property
-    def expiry_index(self) -> str:
-        return f"{self.key_prefix}{{ce}}:expiries"
 
 
 class CloudEventsIntake:
     def __init__(
         self,
-        redis: Redis,
+        joins: HalfJoins,
         intake: Intake,
         registry: ModelRegistry,
         settings: CloudEventSettings,
@@ -76,8 +42,7 @@ class CloudEventsIntake:
         self._registry = registry
         self._settings = settings
         self._counter = counter
-        self._join = redis.register_script(JOIN_SCRIPT)
-        self._sweep = redis.register_script(SWEEP_SCRIPT)
+        self._joins = joins
 
     async def resolve_model(self, event: CloudEvent) -> str | None:
         candidates = [
@@ -125,13 +90,12 @@ class CloudEventsIntake:
             }
 
     async def _half(self, model: str, half: str, event: CloudEvent, now: float) -> dict[str, Any]:
-        key = self._settings.pending_key(event.source, event.correlation_id)
-        member = f"{model}|{key}"
-        ttl_ms = int(self._settings.join_ttl_seconds * 1000)
-        payload = orjson.dumps(event.data)
-        other = await self._join(
-            keys=[key, self._settings.expiry_index],
-            args=[half, payload, ttl_ms, int(now * 1000), member],
+        other = await self._joins.offer(
+            model,
+            HalfKey(event.source, event.correlation_id, half),
+            orjson.dumps(event.data),
+            self._settings.join_ttl_seconds,
+            now,
         )
         if not other:
             self._counter.count_cloudevent(half, "waiting")
@@ -187,11 +151,7 @@ class CloudEventsIntake:
 
     async def sweep(self, now: float) -> int:
         """Count halves whose partner never came within the TTL."""
-        gone = await self._sweep(keys=[self._settings.expiry_index], args=[int(now * 1000)])
-        by_model: dict[str, int] = {}
-        for member in gone:
-            model = text(member).split("|", 1)[0]
-            by_model[model] = by_model.get(model, 0) + 1
+        by_model = await self._joins.sweep(now)
         for model, amount in by_model.items():
             self._counter.count_unmatched(model, amount)
-        return len(gone)
+        return sum(by_model.values())

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from collectors.batch import EncodedBatch, Layout, encode_rows, tuple_getter
 from collectors.events import MAX_EVENT_ID_LENGTH, RecordError, parse_timestamp
-from service.schema import ModelSchema
+from core.blocks import EncodedBatch, Layout, encode_rows, tuple_getter
+from core.schema import ModelSchema
 
 NONE = type(None)
 NUMBERS = frozenset({float, int, NONE})

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from service.schema import ModelSchema
+from core.events import Event, Value
+from core.schema import ModelSchema
 
-Value = float | str | None
 MAX_EVENT_ID_LENGTH = 256
 
 
@@ -27,17 +26,6 @@ class RecordError(ValueError):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.reason = reason
-
-
-@dataclass
-class Event:
-    event_id: str
-    timestamp: float
-    model_version: str | None
-    features: dict[str, Value]
-    prediction: Value = None
-    scores: dict[str, float] = field(default_factory=dict)
-    label: Value = None
 
 
 def parse_timestamp(raw: object, now: float) -> float:

@@ -3,20 +3,25 @@ store the good ones idempotently, count and remember the rejects."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from collectors.batch import EncodedBatch, Layout
 from collectors.body import UnparsableRecord
-from collectors.columnar import encode_columnar
-from collectors.events import Event, RecordError, normalize_record
-from collectors.kpis import KpiPoint, KpiStore, parse_kpi
-from collectors.store import EventStore, RetentionPolicy
-from collectors.typed import TypedDecoder
-from service.clock import Clock
-from service.registry import ModelRegistry
-from service.schema import ModelSchema
+from collectors.events import RecordError
+from collectors.kpis import parse_kpi
+from collectors.validation import (
+    DocumentEncoder,
+    ValidBatch,
+    label_pair,
+    record_error,
+    validate,
+)
+from core.clock import Clock
+from core.errors import UnknownModelError
+from core.schema import ModelSchema
+from core.stores import Stores
+from core.stores.events import RetentionPolicy
+from core.stores.kpis import KpiPoint
 
 
 class IntakeCounter(Protocol):
@@ -31,14 +36,10 @@ class IntakeCounter(Protocol):
     def count_kpis(self, model: str, source: str, amount: int) -> None: ...
 
 
-RECORDS_PER_SLICE = 100  # validated between turns of the event loop: under a millisecond
-MAX_DECODERS = 256  # one per model schema in use; a reference upload adds one
-
-
-class UnknownModelError(LookupError):
-    def __init__(self, model: str) -> None:
-        super().__init__(f"model {model!r} is unknown; upload its reference first")
-        self.model = model
+@dataclass(frozen=True)
+class IntakePolicy:
+    retention: RetentionPolicy
+    label_ttl_seconds: float
 
 
 @dataclass
@@ -60,77 +61,33 @@ class IntakeResult:
         }
 
 
-@dataclass(frozen=True)
-class ValidBatch:
-    """Records validated and encoded at `now`, ready to store."""
+@dataclass
+class LabelResult:
+    accepted: int
+    unknown: int
+    errors: list[dict[str, Any]]
 
-    model: str
-    batch: EncodedBatch
-    now: float
-
-
-def layout_for(schema: ModelSchema) -> Layout:
-    return Layout(numerical=tuple(schema.numerical), categorical=tuple(schema.categorical))
-
-
-def schema_key(schema: ModelSchema) -> tuple[object, ...]:
-    """What the typed decoder depends on: a new reference may change it."""
-    return (tuple(schema.features.items()), schema.prediction_kind, schema.positive_class)
-
-
-def validate(
-    records: list[object], model: str, schema: ModelSchema, now: float
-) -> tuple[EncodedBatch, list[dict[str, Any]]]:
-    """The accepted records encoded for the store, and an error per rejected one."""
-    layout = layout_for(schema)
-    batch = encode_columnar(records, model, schema, layout, now)
-    if batch is not None:
-        return batch, []
-    events, errors = normalize_all(records, model, schema, now)
-    return EncodedBatch.from_events(events, layout), errors
-
-
-def normalize_all(
-    records: list[object], model: str, schema: ModelSchema, now: float
-) -> tuple[list[Event], list[dict[str, Any]]]:
-    events: list[Event] = []
-    errors: list[dict[str, Any]] = []
-    for index, record in enumerate(records):
-        try:
-            if isinstance(record, UnparsableRecord):
-                raise RecordError("record", record.error)
-            events.append(normalize_record(record, model, schema, now))
-        except RecordError as exc:
-            errors.append(_error(index, exc))
-    return events, errors
-
-
-def _error(index: int, exc: RecordError) -> dict[str, Any]:
-    return {"index": index, "field": exc.field, "reason": exc.reason, "error": str(exc)}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "unknown": self.unknown,
+            "rejected": len(self.errors),
+            "errors": self.errors,
+        }
 
 
 class Intake:
     def __init__(
-        self,
-        registry: ModelRegistry,
-        store: EventStore,
-        clock: Clock,
-        counter: IntakeCounter,
-        retention: RetentionPolicy,
-        label_ttl_seconds: float,
-        kpis: KpiStore,
+        self, stores: Stores, clock: Clock, counter: IntakeCounter, policy: IntakePolicy
     ) -> None:
-        self._registry = registry
-        self._store = store
+        self._stores = stores
         self._clock = clock
         self._counter = counter
-        self._retention = retention
-        self._label_ttl_seconds = label_ttl_seconds
-        self._kpis = kpis
-        self._decoders: dict[tuple[object, ...], TypedDecoder] = {}
+        self._policy = policy
+        self._documents = DocumentEncoder()
 
     async def schema(self, model: str) -> ModelSchema:
-        schema = await self._registry.schema(model)
+        schema = await self._stores.registry.schema(model)
         if schema is None:
             raise UnknownModelError(model)
         return schema
@@ -143,12 +100,13 @@ class Intake:
         schema = schema or await self.schema(model)
         now = self._clock.now()
         batch, errors = validate(records, model, schema, now)
-        stored = await self._store.append(model, batch, self._retention, now)
-        await self._store.count_rejects(
+        retention = self._policy.retention
+        stored = await self._stores.events.append(model, batch, retention, now)
+        await self._stores.rejects.count_rejects(
             model,
             [(error["reason"], error["field"]) for error in errors],
             now,
-            self._retention.max_age_seconds,
+            retention.max_age_seconds,
         )
         self._count(model, source, stored.accepted, stored.duplicates, errors)
         return IntakeResult(stored.accepted, stored.duplicates, errors)
@@ -166,41 +124,14 @@ class Intake:
     async def encode_documents(
         self, model: str, schema: ModelSchema, documents: list[bytes], many: bool
     ) -> ValidBatch | None:
-        """The CPU half of `submit_documents`, for callers that overlap it with I/O. It
-        lets the event loop run after every slice of records, so that validating a big
-        batch holds up neither requests nor the sending of the batch before it (a
-        stored batch goes out in socket-sized pieces, one per turn of the loop)."""
-        now = self._clock.now()
-        decoder = self._decoder(schema)
-        parts: list[EncodedBatch] = []
-        pending: list[Any] = []
-        for end, document in enumerate(documents, start=1):
-            parsed = decoder.records(document, many)
-            if parsed is None:
-                return None
-            pending += parsed
-            if pending and (len(pending) >= RECORDS_PER_SLICE or end == len(documents)):
-                part = decoder.encode_records(pending, model, now)
-                if part is None:
-                    return None
-                parts.append(part)
-                pending = []
-                await asyncio.sleep(0)
-        return ValidBatch(model, EncodedBatch.concat(parts), now) if parts else None
+        """The CPU half of `submit_documents`, for callers that overlap it with I/O."""
+        return await self._documents.encode(model, schema, documents, many, self._clock.now())
 
     async def store(self, valid: ValidBatch, source: str) -> IntakeResult:
-        stored = await self._store.append(valid.model, valid.batch, self._retention, valid.now)
+        events = self._stores.events
+        stored = await events.append(valid.model, valid.batch, self._policy.retention, valid.now)
         self._count(valid.model, source, stored.accepted, stored.duplicates, [])
         return IntakeResult(stored.accepted, stored.duplicates)
-
-    def _decoder(self, schema: ModelSchema) -> TypedDecoder:
-        key = schema_key(schema)
-        decoder = self._decoders.get(key)
-        if decoder is None:
-            if len(self._decoders) >= MAX_DECODERS:
-                self._decoders.pop(next(iter(self._decoders)))  # the oldest
-            decoder = self._decoders[key] = TypedDecoder(schema, layout_for(schema))
-        return decoder
 
     def _count(
         self, model: str, source: str, accepted: int, duplicates: int, errors: list[dict[str, Any]]
@@ -229,15 +160,15 @@ class Intake:
                     raise RecordError("record", record.error)
                 indexed.append((index, parse_kpi(record, now)))
             except RecordError as exc:
-                errors.append(_error(index, exc))
+                errors.append(record_error(index, exc))
         points = [point for _, point in indexed]
-        refused = set(await self._kpis.add(model, points, now))
+        refused = set(await self._stores.kpis.add(model, points, now))
         for index, point in indexed:
             if point.name in refused:
                 cap = RecordError(
                     "name", f"{point.name!r} is over the cap of distinct KPIs per model"
                 )
-                errors.append(_error(index, cap))
+                errors.append(record_error(index, cap))
         errors.sort(key=lambda error: int(error["index"]))
         accepted = sum(1 for point in points if point.name not in refused)
         self._counter.count_kpis(model, source, accepted)
@@ -255,38 +186,9 @@ class Intake:
                 event_id, value = label_pair(record, schema)
                 labels[event_id] = value
             except RecordError as exc:
-                errors.append(_error(index, exc))
-        accepted, unknown = await self._store.put_labels(model, labels, self._label_ttl_seconds)
+                errors.append(record_error(index, exc))
+        ttl = self._policy.label_ttl_seconds
+        accepted, unknown = await self._stores.labels.put_labels(model, labels, ttl)
         self._counter.count_labels(model, source, "accepted", accepted)
         self._counter.count_labels(model, source, "unknown", unknown)
         return LabelResult(accepted, unknown, errors)
-
-
-@dataclass
-class LabelResult:
-    accepted: int
-    unknown: int
-    errors: list[dict[str, Any]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "unknown": self.unknown,
-            "rejected": len(self.errors),
-            "errors": self.errors,
-        }
-
-
-def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
-    """(event id, label) from {"event_id", "label"}, the label checked like a prediction."""
-    if isinstance(raw, UnparsableRecord):
-        raise RecordError("record", raw.error)
-    if not isinstance(raw, dict):
-        raise RecordError("record", "must be an object with event_id and label")
-    event_id = raw.get("event_id")
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
-        raise RecordError("event_id", "must be a non-empty string")
-    if "label" not in raw:
-        raise RecordError("label", "is required")
-    probe = normalize_record({"features": {}, "label": raw["label"]}, "", schema, 0.0)
-    return str(event_id), probe.label

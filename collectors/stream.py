@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from collectors.intake import Intake, UnknownModelError, ValidBatch
+from collectors.intake import Intake
 from collectors.stream_entries import (
     FIELD_NAMES,
     Entry,
@@ -38,7 +38,10 @@ from collectors.stream_entries import (
     sole_field,
     stream_items,
 )
-from service.redis_types import text
+from collectors.validation import ValidBatch
+from core.errors import UnknownModelError
+from core.keys import Keys
+from core.redis_types import text
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
@@ -63,17 +66,19 @@ class StreamSettings:
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
     start_id: str = "0"
-    dead_letter_prefix: str = "driftmon:deadletter:"
-
-    def dead_letter(self, stream: str) -> str:
-        return f"{self.dead_letter_prefix}{stream}"
 
 
 class StreamConsumer:
     def __init__(
-        self, redis: Redis, intake: Intake, settings: StreamSettings, counter: StreamCounter
+        self,
+        redis: Redis,
+        keys: Keys,
+        intake: Intake,
+        settings: StreamSettings,
+        counter: StreamCounter,
     ) -> None:
         self._redis = redis
+        self._keys = keys
         self._intake = intake
         self._settings = settings
         self._counter = counter
@@ -384,7 +389,7 @@ class StreamConsumer:
             letter["errors"] = orjson.dumps(errors).decode()
         for name, value in (entry.fields or {}).items():
             letter[f"field:{text(name)}"] = value.decode(errors="replace")
-        await self._redis.xadd(self._settings.dead_letter(entry.stream), letter)  # type: ignore[arg-type]
+        await self._redis.xadd(self._keys.dead_letters(entry.stream), letter)  # type: ignore[arg-type]
         self._counter.count_stream(entry.stream, "dead_lettered", 1)
         return entry
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from service.redis_types import text
+from core.redis_types import text
 
 RECORD_FIELDS = ("event", "events", "kpis")  # the first one present holds the records
 FIELD_NAMES = {name: name.encode() for name in RECORD_FIELDS}

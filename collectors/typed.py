@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from collectors.batch import EncodedBatch, Layout, encode_rows
 from collectors.columnar import (
     CarefulPathError,
     event_id_column,
@@ -24,7 +23,8 @@ from collectors.columnar import (
     timestamp_column,
 )
 from collectors.events import RecordError
-from service.schema import ModelSchema
+from core.blocks import EncodedBatch, Layout, encode_rows
+from core.schema import ModelSchema
 
 REFUSED = (CarefulPathError, RecordError, ValueError, TypeError)  # parsing refusals: `records`
 

@@ -25,9 +25,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from core.results import ColumnResult
+from core.schema import ColumnKind
 from detectors.evidently_compat import ColumnType, get_stattest
-from detectors.result import ColumnResult
-from service.schema import ColumnKind
 
 P_VALUE_METHODS = frozenset(
     {

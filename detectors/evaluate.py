@@ -11,18 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from collectors.store import EVENT_ID, LABEL, decode_window
+from core.blocks import EVENT_ID, LABEL, decode_window
+from core.config import EffectiveModelConfig
+from core.redis_types import StreamEntry
+from core.results import ColumnResult, WindowInfo
+from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
 from detectors.multivariate import domain_classifier
 from detectors.performance import confidence, performance
 from detectors.quality import IntakeRejects, ReferenceProfile, data_quality, profile_reference
 from detectors.reference import from_parquet
-from detectors.result import ColumnResult, WindowInfo
 from detectors.versions import compare_versions
 from detectors.window import as_reference_columns, window_info
-from service.config import EffectiveModelConfig
-from service.redis_types import StreamEntry
-from service.schema import ModelSchema
 
 VIEW_CACHE_SIZE = 4
 

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from service.schema import ModelSchema
+from core.schema import ModelSchema
 
 FOLDS = 3
 MAX_CATEGORIES = 250  # HistGradientBoosting's limit for native categorical features

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, column_drift
-from service.schema import ModelSchema
 
 
 def _binary_scores(frame: pd.DataFrame, schema: ModelSchema, positive: str) -> pd.Series | None:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from service.schema import ModelSchema
+from core.schema import ModelSchema
 
 Severity = Literal["info", "warning", "critical"]
 # (warning, critical) bounds of each share; a share under the first is no finding

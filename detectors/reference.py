@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 import pandas as pd
 
-from service.schema import ColumnKind, ModelSchema
+from core.schema import ColumnKind, ModelSchema
 
 PARQUET_MAGIC = b"PAR1"
 # an integer-valued prediction with at most this many classes is a classifier's

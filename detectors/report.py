@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from collectors.store import decode_window
+from core.blocks import decode_window
+from core.config import EffectiveModelConfig
+from core.redis_types import StreamEntry
+from core.schema import ModelSchema
 from detectors import evidently_compat  # noqa: F401  (warning filters before evidently)
 from detectors.drift import ColumnSpec, clean_column
 from detectors.evaluate import PROCESS_VIEWS, ReferencePayload, column_specs
 from detectors.window import as_reference_columns
-from service.config import EffectiveModelConfig
-from service.redis_types import StreamEntry
-from service.schema import ModelSchema
 
 
 class WindowTrimmedError(LookupError):

@@ -9,36 +9,30 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from collectors.kpis import KpiStore
-from collectors.store import EventStore
+from core.clock import Clock
+from core.config import EffectiveModelConfig
+from core.errors import ReportUnavailableError, UnknownModelError
+from core.results import RunResult
+from core.sinks import RunSink, SinkFailureCounter, publish_run
+from core.stores import Stores
+from core.stores.kpis import KpiStore
+from core.stores.lease import tick_of
+from core.stores.registry import ModelRegistry
 from detectors.evaluate import Evaluation, ReferencePayload, evaluate_blocks
 from detectors.kpis import compare_kpi
-from detectors.lease import RunLease, tick_of
 from detectors.quality import IntakeRejects
 from detectors.report import WindowTrimmedError, report_html_for
-from detectors.result import RunResult
-from detectors.runs import RunStore
 from detectors.window import iso
-from service.clock import Clock
-from service.config import EffectiveModelConfig
-from service.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 REFERENCE_CACHE_SIZE = 8
-
-
-class UnknownModelError(LookupError):
-    pass
-
-
-class ReportUnavailableError(LookupError):
-    pass
 
 
 class ReferenceBytes:
@@ -54,12 +48,15 @@ class ReferenceBytes:
         if key not in self._payloads:
             data = await self._registry.reference_bytes(model, version)
             if data is None:
-                raise UnknownModelError(f"reference {version} of model {model!r} is missing")
+                raise UnknownModelError(model, f"reference {version} of model {model!r} is missing")
             self._payloads[key] = ReferencePayload(version, data)
             if len(self._payloads) > self._size:
                 self._payloads.popitem(last=False)
         self._payloads.move_to_end(key)
         return self._payloads[key]
+
+    def forget(self, model: str, version: str) -> None:
+        self._payloads.pop((model, version), None)
 
 
 class KpiComparison:
@@ -79,41 +76,48 @@ class KpiComparison:
         return out
 
 
+@dataclass(frozen=True)
+class RunnerSettings:
+    kpi_baseline_seconds: float = 7 * 86400
+    report_ttl_seconds: float = 86400.0
+
+
 class DetectionRunner:
+    """Runs a model's detection, stores the RunResult and hands it to the run sinks."""
+
     def __init__(
         self,
-        registry: ModelRegistry,
-        events: EventStore,
-        runs: RunStore,
+        stores: Stores,
         clock: Clock,
         executor: Executor,
         config_for: Callable[[str], EffectiveModelConfig],
-        lease: RunLease,
-        kpis: KpiComparison,
-        report_ttl_seconds: float = 86400.0,
+        sinks: Sequence[RunSink],
+        sink_failures: SinkFailureCounter,
+        settings: RunnerSettings,
     ) -> None:
-        self._registry = registry
-        self._events = events
-        self._runs = runs
+        self._stores = stores
+        self._registry = stores.registry
+        self._runs = stores.runs
         self._clock = clock
         self._executor = executor
         self._config_for = config_for
-        self._lease = lease
-        self._kpis = kpis
-        self._report_ttl = report_ttl_seconds
-        self.references = ReferenceBytes(registry)
+        self._sinks = list(sinks)
+        self._sink_failures = sink_failures
+        self._kpis = KpiComparison(stores.kpis, settings.kpi_baseline_seconds)
+        self._report_ttl = settings.report_ttl_seconds
+        self.references = ReferenceBytes(stores.registry)
 
     async def run_scheduled(self, model: str) -> RunResult | None:
         """The scheduled run of this tick, unless another replica holds its lease."""
         interval = self._config_for(model).schedule_seconds
         tick = tick_of(self._clock.now(), interval)
-        if not await self._lease.acquire(model, tick, ttl_seconds=2 * interval):
+        if not await self._stores.lease.acquire(model, tick, ttl_seconds=2 * interval):
             log.debug("tick %s of %s runs on another replica", tick, model)
             return None
         return await self.run(model, trigger="schedule")
 
     async def _rejects(self, model: str, since: float, until: float) -> IntakeRejects:
-        totals = await self._events.rejects_between(model, since, until)
+        totals = await self._stores.rejects.rejects_between(model, since, until)
         type_mismatches = {
             name.removeprefix("features."): count
             for name, count in totals.get("type_mismatch", {}).items()
@@ -133,7 +137,7 @@ class DetectionRunner:
         started = self._clock.now()
         began = time.perf_counter()
         since = started - config.window_seconds
-        blocks = await self._events.read_blocks(model, since, config.window_max_events)
+        blocks = await self._stores.events.read_blocks(model, since, config.window_max_events)
         result = RunResult(
             run_id=f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}",
             model=model,
@@ -147,7 +151,7 @@ class DetectionRunner:
         try:
             payload = await self.references.load(model, record.active_version)
             rejects = await self._rejects(model, since, started)
-            labels = await self._events.all_labels(model) if record.schema.prediction else {}
+            labels = await self._window_labels(model, record.schema.prediction is not None)
             loop = asyncio.get_running_loop()
             window, evaluation = await loop.run_in_executor(
                 self._executor,
@@ -165,11 +169,18 @@ class DetectionRunner:
             result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
             log.exception("detection run %s of %s failed", result.run_id, model)
+            # the reference bytes may be what failed; the next run fetches them again
+            self.references.forget(model, record.active_version)
             error = f"{type(exc).__name__}: {exc}"
             result = result.model_copy(update={"status": "error", "error": error})
         result.duration_seconds = time.perf_counter() - began
+        previous = await self._runs.latest(model)
         await self._runs.save(result)
+        await publish_run(self._sinks, result, previous, self._sink_failures)
         return result
+
+    async def _window_labels(self, model: str, has_prediction: bool) -> dict[str, object]:
+        return await self._stores.labels.all_labels(model) if has_prediction else {}
 
     async def _drift_streak(self, model: str, result: RunResult) -> int:
         if result.status != "ok" or not result.dataset_drift:
@@ -186,11 +197,11 @@ class DetectionRunner:
         result = await self._runs.get(model, run_id)
         record = await self._registry.get(model)
         if result is None or record is None:
-            raise UnknownModelError(f"run {run_id} of model {model!r}")
+            raise UnknownModelError(model, f"run {run_id} of model {model!r}")
         if result.status != "ok" or result.window.start is None or result.window.end is None:
             raise ReportUnavailableError(f"run {run_id} has status {result.status}: no report")
         config = self._config_for(model)
-        blocks = await self._events.read_blocks(
+        blocks = await self._stores.events.read_blocks(
             model,
             since=_epoch(result.window.start),
             until=_epoch(result.window.end),

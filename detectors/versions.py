@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from collectors.store import MODEL_VERSION
+from core.blocks import MODEL_VERSION
+from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, column_drift
 from detectors.performance import confidence
-from service.schema import ModelSchema
 
 
 def compare_versions(

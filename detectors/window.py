@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from collectors.store import INGESTED_AT, LABEL, PREDICTION, SCORE_PREFIX
-from detectors.result import WindowInfo
-from service.schema import ModelSchema
+from core.blocks import INGESTED_AT, LABEL, PREDICTION, SCORE_PREFIX
+from core.results import WindowInfo
+from core.schema import ModelSchema
 
 
 def iso(timestamp: float) -> str:

@@ -21,13 +21,15 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from collectors.ce_intake import CloudEventSettings, CloudEventsIntake
-from collectors.intake import Intake
-from collectors.kpis import KpiStore
-from collectors.store import EventStore, RetentionPolicy
+from collectors.intake import Intake, IntakePolicy
 from collectors.stream import StreamConsumer, StreamSettings
-from detectors.lease import RunLease
-from detectors.runner import DetectionRunner, KpiComparison
-from detectors.runs import RunStore
+from core.clock import Clock, SystemClock
+from core.config import load_models_file
+from core.keys import Keys
+from core.redis_client import connect_redis
+from core.stores import StoreLimits, Stores
+from core.stores.events import RetentionPolicy
+from detectors.runner import DetectionRunner, RunnerSettings
 from service import (
     routes_cloudevents,
     routes_intake,
@@ -35,14 +37,10 @@ from service import (
     routes_ops,
     routes_runs,
 )
-from service.clock import Clock, SystemClock
-from service.config import Settings, load_models_file
+from service.config import Settings
 from service.embedded_redis import EmbeddedRedis
 from service.executor import detection_executor
-from service.keys import Keys
-from service.metrics import Metrics
-from service.redis_client import connect_redis
-from service.registry import ModelRegistry
+from service.metrics import Metrics, MetricsSink
 from service.scheduler import DetectionScheduler
 from service.state import Services, config_for
 
@@ -76,7 +74,11 @@ async def running_stream_consumer(
         yield None
         return
     consumer = StreamConsumer(
-        services.redis, services.intake, stream_settings(settings), services.metrics
+        services.redis,
+        services.keys,
+        services.intake,
+        stream_settings(settings),
+        services.metrics,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop), name="stream-consumer")
@@ -123,7 +125,6 @@ def stream_settings(settings: Settings) -> StreamSettings:
         claim_idle_ms=int(settings.stream_claim_idle_seconds * 1000),
         max_deliveries=settings.stream_max_deliveries,
         start_id=settings.stream_start_id,
-        dead_letter_prefix=f"{settings.key_prefix}deadletter:",
     )
 
 
@@ -170,17 +171,16 @@ def create_app(
                 )
             )
             services = _build_services(settings, used_clock, used_redis, http, metrics, executor)
-            scheduler = DetectionScheduler(lambda model: _scheduled_run(services, model))
+            scheduler = services.scheduler
             if settings.scheduler_enabled:
                 scheduler.start()
                 stack.callback(scheduler.shutdown)
             app.state.services = services
-            app.state.scheduler = scheduler
-            app.state.stream_consumer = await stack.enter_async_context(
+            services.stream_consumer = await stack.enter_async_context(
                 running_stream_consumer(settings, services)
             )
             await stack.enter_async_context(unmatched_halves_sweeper(settings, services))
-            for model in await services.registry.names():
+            for model in await services.stores.registry.names():
                 scheduler.ensure(model, services.config_for(model).schedule_seconds)
             yield
 
@@ -199,64 +199,63 @@ def _build_services(
     executor: Executor,
 ) -> Services:
     keys = Keys(settings.key_prefix)
-    registry = ModelRegistry(redis, keys, clock, settings.schema_cache_seconds)
-    events = EventStore(redis, keys)
-    runs = RunStore(redis, keys, settings.run_history)
+    stores = Stores.open(
+        redis,
+        keys,
+        clock,
+        StoreLimits(
+            schema_cache_seconds=settings.schema_cache_seconds,
+            run_history=settings.run_history,
+            kpi_max_names=settings.kpi_max_names,
+            kpi_retention_seconds=settings.retention_seconds,
+        ),
+        holder=f"{socket.gethostname()}:{os.getpid()}",
+    )
     model_configs = load_models_file(settings.models_file)
-    kpis = KpiStore(redis, keys, settings.kpi_max_names, settings.retention_seconds)
-    lease = RunLease(redis, keys, holder=f"{socket.gethostname()}:{os.getpid()}")
     runner = DetectionRunner(
-        registry,
-        events,
-        runs,
+        stores,
         clock,
         executor,
         partial(config_for, settings, model_configs),
-        lease,
-        KpiComparison(kpis, settings.kpi_baseline_seconds),
+        sinks=[MetricsSink(metrics)],
+        sink_failures=metrics,
+        settings=RunnerSettings(kpi_baseline_seconds=settings.kpi_baseline_seconds),
     )
     intake = Intake(
-        registry,
-        events,
+        stores,
         clock,
         metrics,
-        RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
-        settings.label_ttl_seconds,
-        kpis,
+        IntakePolicy(
+            RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
+            settings.label_ttl_seconds,
+        ),
+    )
+    cloudevents = CloudEventsIntake(
+        stores.joins,
+        intake,
+        stores.registry,
+        CloudEventSettings(
+            models=settings.cloudevents_models,
+            input_names={
+                name: config.input_names
+                for name, config in model_configs.items()
+                if config.input_names
+            },
+            join_ttl_seconds=settings.cloudevents_join_ttl_seconds,
+        ),
+        metrics,
     )
     return Services(
+        scheduler=DetectionScheduler(runner.run_scheduled),
         settings=settings,
         keys=keys,
         clock=clock,
         redis=redis,
         http=http,
         metrics=metrics,
-        registry=registry,
-        events=events,
-        runs=runs,
+        stores=stores,
         runner=runner,
         intake=intake,
-        cloudevents=CloudEventsIntake(
-            redis,
-            intake,
-            registry,
-            CloudEventSettings(
-                models=settings.cloudevents_models,
-                input_names={
-                    name: config.input_names
-                    for name, config in model_configs.items()
-                    if config.input_names
-                },
-                join_ttl_seconds=settings.cloudevents_join_ttl_seconds,
-                key_prefix=settings.key_prefix,
-            ),
-            metrics,
-        ),
+        cloudevents=cloudevents,
         model_configs=model_configs,
     )
-
-
-async def _scheduled_run(services: Services, model: str) -> None:
-    result = await services.runner.run_scheduled(model)
-    if result is not None:
-        services.metrics.observe_run(result)

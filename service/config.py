@@ -1,16 +1,15 @@
-"""One Settings object (environment, prefix DRIFTMON_) and per-model config from YAML."""
+"""One Settings object for the process (environment, prefix DRIFTMON_). Per-model config
+(the models YAML) lives in core.config; Settings hands it the defaults."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+from core.config import ModelDefaults
 
 
 class Settings(BaseSettings):
@@ -103,140 +102,8 @@ class Settings(BaseSettings):
     stream_start_id: str = Field(default="0", description="where a new group starts")
     log_level: str = "info"
 
-
-DriftMethod = str
-ColumnKind = Literal["numerical", "categorical"]
-
-
-# Evidently's registered drift methods (evidently.legacy.calculations.stattests);
-# checked when the models file loads, so a typo fails at start, not at the next run
-DRIFT_METHODS = frozenset(
-    {
-        "TVD",
-        "anderson",
-        "chisquare",
-        "cramer_von_mises",
-        "ed",
-        "empirical_mmd",
-        "es",
-        "fisher_exact",
-        "g_test",
-        "hellinger",
-        "jensenshannon",
-        "kl_div",
-        "ks",
-        "mannw",
-        "psi",
-        "t_test",
-        "wasserstein",
-        "z",
-    }
-)
-
-
-def _known_method(method: str | None) -> str | None:
-    if method is not None and method not in DRIFT_METHODS:
-        raise ValueError(f"unknown drift method {method!r}; use one of {sorted(DRIFT_METHODS)}")
-    return method
-
-
-class ColumnDrift(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    method: DriftMethod | None = None
-    threshold: float | None = None
-
-    @field_validator("method")
-    @classmethod
-    def _method_known(cls, value: str | None) -> str | None:
-        return _known_method(value)
-
-
-class ModelConfig(BaseModel):
-    """One model's overrides, from the models YAML. Unset fields fall back to Settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    schedule_seconds: float | None = Field(default=None, gt=0)
-    window_seconds: float | None = Field(default=None, gt=0)
-    window_max_events: int | None = Field(default=None, gt=0)
-    min_window_events: int | None = Field(default=None, ge=1)
-    drift_share: float | None = Field(default=None, gt=0, le=1)
-    drift_method: DriftMethod | None = None
-    drift_threshold: float | None = None
-    drift_method_policy: Literal["distance", "evidently"] | None = None
-    effect_size_floor: float | None = Field(default=None, ge=0)
-    multivariate_threshold: float | None = Field(default=None, gt=0.5, le=1)
-    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
-    # positional names of the columns of an inference request's input tensor
-    input_names: list[str] | None = None
-
-    @field_validator("drift_method")
-    @classmethod
-    def _method_known(cls, value: str | None) -> str | None:
-        return _known_method(value)
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not MODEL_NAME_PATTERN.match(value):
-            raise ValueError(f"model name {value!r} must match {MODEL_NAME_PATTERN.pattern}")
-        return value
-
-
-class ModelsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    models: list[ModelConfig] = Field(default_factory=list)
-
-
-def load_models_file(path: Path | None) -> dict[str, ModelConfig]:
-    if path is None:
-        return {}
-    raw = yaml.safe_load(path.read_text()) or {}
-    parsed = ModelsFile.model_validate(raw)
-    return {model.name: model for model in parsed.models}
-
-
-class EffectiveModelConfig(BaseModel):
-    """Settings and a model's YAML merged: what a detection run actually uses."""
-
-    name: str
-    schedule_seconds: float
-    window_seconds: float
-    window_max_events: int
-    min_window_events: int
-    drift_share: float
-    drift_method: DriftMethod | None
-    drift_threshold: float | None
-    drift_method_policy: Literal["distance", "evidently"]
-    effect_size_floor: float
-    reference_max_rows: int
-    min_labeled_events: int
-    multivariate_enabled: bool
-    multivariate_sample: int
-    multivariate_threshold: float
-    columns: dict[str, ColumnDrift]
-
-
-def effective_config(settings: Settings, model: ModelConfig) -> EffectiveModelConfig:
-    def pick(own: float | int | None, default: float | int) -> float | int:
-        return default if own is None else own
-
-    return EffectiveModelConfig(
-        name=model.name,
-        schedule_seconds=pick(model.schedule_seconds, settings.schedule_seconds),
-        window_seconds=pick(model.window_seconds, settings.window_seconds),
-        window_max_events=int(pick(model.window_max_events, settings.window_max_events)),
-        min_window_events=int(pick(model.min_window_events, settings.min_window_events)),
-        drift_share=pick(model.drift_share, settings.drift_share),
-        drift_method=model.drift_method,
-        drift_threshold=model.drift_threshold,
-        drift_method_policy=model.drift_method_policy or settings.drift_method_policy,
-        effect_size_floor=pick(model.effect_size_floor, settings.effect_size_floor),
-        reference_max_rows=settings.reference_max_rows,
-        min_labeled_events=settings.min_labeled_events,
-        multivariate_enabled=settings.multivariate_enabled,
-        multivariate_sample=settings.multivariate_sample,
-        multivariate_threshold=pick(model.multivariate_threshold, settings.multivariate_threshold),
-        columns=model.columns,
-    )
+    def model_defaults(self) -> ModelDefaults:
+        """What a model without its own YAML entry gets."""
+        return ModelDefaults.model_validate(
+            self.model_dump(include=set(ModelDefaults.model_fields))
+        )

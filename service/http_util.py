@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from service.config import MODEL_NAME_PATTERN
+from core.config import MODEL_NAME_PATTERN
 from service.state import Services
 
 

@@ -22,7 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from detectors.result import ColumnResult, RunResult
+from core.results import ColumnResult, RunResult
 
 RUN_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -103,6 +103,12 @@ class Metrics:
             ["stream"],
             registry=registry,
         )
+        self.sink_failures = Counter(
+            "driftmon_run_sink_failures",
+            "Run sinks (metrics, alerts, labeling) that raised on a finished run.",
+            ["sink"],
+            registry=registry,
+        )
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
         self.latest = LatestRunsCollector(max_columns)
         registry.register(self.latest)
@@ -138,6 +144,22 @@ class Metrics:
     def observe_run(self, result: RunResult) -> None:
         self.runs.labels(result.model, result.status, result.trigger).inc()
         self.run_duration.labels(result.model).observe(result.duration_seconds)
+
+    def count_sink_failure(self, sink: str) -> None:
+        self.sink_failures.labels(sink).inc()
+
+
+class MetricsSink:
+    """Counts and times each finished run. The gauges need no sink: they are rendered
+    from the latest runs in Redis at scrape time."""
+
+    name = "metrics"
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def publish(self, run: RunResult, previous: RunResult | None) -> None:
+        self._metrics.observe_run(run)
 
 
 @dataclass

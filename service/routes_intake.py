@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from collectors.body import BodyError, parse_records
-from collectors.intake import UnknownModelError
+from core.errors import UnknownModelError
+from core.schema import ModelSchema
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
-from service.schema import ModelSchema
 from service.state import Services
 
 router = APIRouter(tags=["intake"])

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
+from core.stores.registry import ModelRecord, ReferenceInfo
 from detectors.reference import ReferenceError, ReferenceRoles, prepare_reference, to_parquet
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
-from service.registry import ModelRecord, ReferenceInfo
 from service.state import Services
 
 router = APIRouter(tags=["models"])
@@ -61,17 +61,17 @@ async def put_reference(
         uploaded_at=services.clock.now(),
         ignored=prepared.ignored,
     )
-    created = await services.registry.put_reference(model, prepared.schema, info, parquet)
+    created = await services.stores.registry.put_reference(model, prepared.schema, info, parquet)
     services.metrics.reference_uploads.labels(model).inc()
-    request.app.state.scheduler.ensure(model, services.config_for(model).schedule_seconds)
+    services.scheduler.ensure(model, services.config_for(model).schedule_seconds)
     body_out = {"model": model, "created": created, **asdict(info)}
     return JSONResponse(body_out, status_code=201)
 
 
 async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
     config = services.config_for(record.name)
-    latest = await services.runs.latest(record.name)
-    window_events = await services.events.count_since(
+    latest = await services.stores.runs.latest(record.name)
+    window_events = await services.stores.events.count_since(
         record.name, services.clock.now() - config.window_seconds, config.window_max_events
     )
     return {
@@ -88,7 +88,7 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
             "min_events": config.min_window_events,
             "events": window_events,
         },
-        "stored_events": await services.events.total_events(record.name),
+        "stored_events": await services.stores.events.total_events(record.name),
         "latest_run": None
         if latest is None
         else {"run_id": latest.run_id, "status": latest.status, "started_at": latest.started_at},
@@ -99,8 +99,8 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
 async def list_models(request: Request) -> dict[str, Any]:
     services = services_of(request)
     models = []
-    for name in await services.registry.names():
-        record = await services.registry.get(name)
+    for name in await services.stores.registry.names():
+        record = await services.stores.registry.get(name)
         if record is not None:
             models.append(
                 {
@@ -115,7 +115,7 @@ async def list_models(request: Request) -> dict[str, Any]:
 @router.get("/v1/models/{model}")
 async def get_model(model: str, request: Request) -> dict[str, Any]:
     services = services_of(request)
-    record = await services.registry.get(model)
+    record = await services.stores.registry.get(model)
     if record is None:
         raise unknown_model(model)
     return await _describe(services, record)

@@ -17,11 +17,11 @@ async def metrics(request: Request) -> Response:
     services = services_of(request)
     snapshots = {
         model: ModelSnapshot(
-            latest=await services.runs.latest(model),
-            latest_ok=await services.runs.latest(model, ok_only=True),
+            latest=await services.stores.runs.latest(model),
+            latest_ok=await services.stores.runs.latest(model, ok_only=True),
             schedule_seconds=services.config_for(model).schedule_seconds,
         )
-        for model in await services.registry.names()
+        for model in await services.stores.registry.names()
     }
     services.metrics.latest.update(snapshots)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from detectors.result import RunResult
-from detectors.runner import ReportUnavailableError, UnknownModelError
+from core.errors import ReportUnavailableError, UnknownModelError
+from core.results import RunResult
 from service.http_util import services_of, unknown_model
 
 router = APIRouter(tags=["runs"])
@@ -21,7 +21,6 @@ async def run_now(model: str, request: Request) -> RunResult:
         result = await services.runner.run(model, trigger="manual")
     except UnknownModelError as exc:
         raise unknown_model(model) from exc
-    services.metrics.observe_run(result)
     return result
 
 
@@ -30,16 +29,16 @@ async def list_runs(
     model: str, request: Request, limit: int = Query(20, ge=1, le=1000)
 ) -> dict[str, Any]:
     services = services_of(request)
-    if await services.registry.schema(model) is None:
+    if await services.stores.registry.schema(model) is None:
         raise unknown_model(model)
-    runs = await services.runs.recent(model, limit)
+    runs = await services.stores.runs.recent(model, limit)
     return {"runs": [run.model_dump() for run in runs]}
 
 
 @router.get("/v1/models/{model}/runs/latest")
 async def latest_run(model: str, request: Request) -> RunResult:
     services = services_of(request)
-    result = await services.runs.latest(model)
+    result = await services.stores.runs.latest(model)
     if result is None:
         raise HTTPException(404, detail={"error": f"model {model!r} has no runs yet"})
     return result
@@ -48,7 +47,7 @@ async def latest_run(model: str, request: Request) -> RunResult:
 @router.get("/v1/models/{model}/runs/latest/report", response_class=HTMLResponse)
 async def latest_report(model: str, request: Request) -> HTMLResponse:
     """The report of the newest successful run: a stable link for alerts and dashboards."""
-    latest = await services_of(request).runs.latest(model, ok_only=True)
+    latest = await services_of(request).stores.runs.latest(model, ok_only=True)
     if latest is None:
         raise HTTPException(404, detail={"error": f"model {model!r} has no successful run yet"})
     return await run_report(model, latest.run_id, request)
@@ -56,7 +55,7 @@ async def latest_report(model: str, request: Request) -> HTMLResponse:
 
 @router.get("/v1/models/{model}/runs/{run_id}")
 async def get_run(model: str, run_id: str, request: Request) -> RunResult:
-    result = await services_of(request).runs.get(model, run_id)
+    result = await services_of(request).stores.runs.get(model, run_id)
     if result is None:
         raise HTTPException(404, detail={"error": f"run {run_id!r} of {model!r} not found"})
     return result

@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from collectors.ce_intake import CloudEventsIntake
 from collectors.intake import Intake
-from collectors.store import EventStore
+from collectors.stream import StreamConsumer
+from core.clock import Clock
+from core.config import EffectiveModelConfig, ModelConfig, effective_config
+from core.keys import Keys
+from core.stores import Stores
 from detectors.runner import DetectionRunner
-from detectors.runs import RunStore
-from service.clock import Clock
-from service.config import EffectiveModelConfig, ModelConfig, Settings, effective_config
-from service.keys import Keys
+from service.config import Settings
 from service.metrics import Metrics
-from service.registry import ModelRegistry
+from service.scheduler import DetectionScheduler
 
 
 @dataclass
@@ -27,13 +29,13 @@ class Services:
     redis: Redis
     http: httpx.AsyncClient
     metrics: Metrics
-    registry: ModelRegistry
-    events: EventStore
-    runs: RunStore
+    stores: Stores
     runner: DetectionRunner
     intake: Intake
     cloudevents: CloudEventsIntake
     model_configs: dict[str, ModelConfig]
+    scheduler: DetectionScheduler
+    stream_consumer: StreamConsumer | None = None
 
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)
@@ -42,4 +44,12 @@ class Services:
 def config_for(
     settings: Settings, model_configs: dict[str, ModelConfig], model: str
 ) -> EffectiveModelConfig:
-    return effective_config(settings, model_configs.get(model) or ModelConfig(name=model))
+    return effective_config(
+        settings.model_defaults(), model_configs.get(model) or ModelConfig(name=model)
+    )
+
+
+def services_of_app(app: FastAPI) -> Services:
+    """The running app's collaborators (while its lifespan runs)."""
+    services: Services = app.state.services
+    return services

@@ -10,9 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from core.clock import ManualClock
 from service.app import create_app
-from service.clock import ManualClock
 from service.config import Settings
+from service.state import Services, services_of_app
 from tests.data import credit_reference
 
 
@@ -22,6 +23,10 @@ class Harness:
     client: httpx.AsyncClient
     clock: ManualClock
     settings: Settings
+
+    @property
+    def services(self) -> Services:
+        return services_of_app(self.app)
 
 
 def harness_settings(redis_url: str, key_prefix: str, **overrides: object) -> Settings:

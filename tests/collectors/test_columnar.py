@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collectors.batch import EncodedBatch
 from collectors.columnar import encode_columnar
-from collectors.intake import layout_for, normalize_all, validate
-from service.schema import ModelSchema
+from collectors.validation import layout_for, normalize_all, validate
+from core.blocks import EncodedBatch
+from core.schema import ModelSchema
 
 NOW = 1_800_000_000.0
 CLASSIFIER = ModelSchema(

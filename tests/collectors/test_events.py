@@ -4,7 +4,7 @@ import pytest
 
 from collectors.body import BodyError, UnparsableRecord, parse_records
 from collectors.events import RecordError, normalize_record, parse_timestamp
-from service.schema import ModelSchema
+from core.schema import ModelSchema
 
 SCHEMA = ModelSchema(
     features={"age": "numerical", "region": "categorical"},

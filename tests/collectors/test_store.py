@@ -8,17 +8,21 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
-from collectors.batch import EncodedBatch, Layout
-from collectors.events import Event
-from collectors.store import (
+from core.blocks import (
     EVENT_ID,
     INGESTED_AT,
     PREDICTION,
     SCORE_PREFIX,
+    EncodedBatch,
+    Layout,
+)
+from core.events import Event
+from core.keys import Keys
+from core.stores.events import (
     EventStore,
     RetentionPolicy,
 )
-from service.keys import Keys
+from core.stores.labels import LabelStore
 
 LAYOUT = Layout(numerical=("age", "income"), categorical=("region",))
 KEEP_ALL = RetentionPolicy(max_age_seconds=86400, max_events=1_000_000)
@@ -182,10 +186,11 @@ async def test_a_new_layout_mid_stream_keeps_both(store: tuple[EventStore, Redis
 
 
 async def test_labels_only_for_known_events(store: tuple[EventStore, Redis, Keys]) -> None:
-    events_store, _, _ = store
+    events_store, redis, keys = store
     await events_store.append(
         "m", EncodedBatch.from_events(make_events(3), LAYOUT), KEEP_ALL, now=T0
     )
-    accepted, unknown = await events_store.put_labels("m", {"e0": "1", "e2": "0", "zz": "1"}, 60)
+    labels = LabelStore(redis, keys)
+    accepted, unknown = await labels.put_labels("m", {"e0": "1", "e2": "0", "zz": "1"}, 60)
     assert (accepted, unknown) == (2, 1)
-    assert await events_store.labels_for("m", ["e0", "e1", "e2", "zz"]) == ["1", None, "0", None]
+    assert await labels.labels_for("m", ["e0", "e1", "e2", "zz"]) == ["1", None, "0", None]

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from core.redis_types import entries as stream_entries
+from core.redis_types import text
 from service.config import Settings
-from service.redis_types import entries as stream_entries
-from service.redis_types import text
 from tests.data import credit_events
 from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
 
@@ -47,7 +47,7 @@ async def streaming(redis_url: str, key_prefix: str) -> AsyncIterator[Harness]:
 
 
 def redis_of(harness: Harness) -> Redis:
-    redis: Redis = harness.app.state.services.redis
+    redis: Redis = harness.services.redis
     return redis
 
 
@@ -60,12 +60,12 @@ async def eventually(check: Callable[[], object], seconds: float = 10.0) -> None
 
 
 async def stored(harness: Harness) -> int:
-    count: int = await harness.app.state.services.events.total_events("credit")
+    count: int = await harness.services.stores.events.total_events("credit")
     return count
 
 
 async def dead_letters(harness: Harness, stream: str) -> list[dict[str, str]]:
-    key = harness.app.state.services.settings.key_prefix + "deadletter:" + stream
+    key = harness.services.settings.key_prefix + "deadletter:" + stream
     entries = stream_entries(await redis_of(harness).xrange(key))
     return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
 
@@ -112,8 +112,9 @@ async def test_redelivery_stores_nothing_twice(streaming: Harness) -> None:
     await redis.xadd(STREAM, {"events": batch})  # the producer retried
 
     async def done() -> bool:
-        handled: int = streaming.app.state.stream_consumer.handled
-        return handled >= 2
+        consumer = streaming.services.stream_consumer
+        assert consumer is not None
+        return consumer.handled >= 2
 
     await eventually(done)
     assert await stored(streaming) == 20
@@ -242,7 +243,7 @@ async def test_stopping_mid_stream_loses_nothing_and_stores_nothing_twice(
     async for harness in start_harness(settings):
         await eventually(partial(_equals_stored, harness, 3000))
         await eventually(partial(_no_pending, harness))
-        store = harness.app.state.services.events
+        store = harness.services.stores.events
         window = await store.read_window("credit", since=0.0, max_events=10_000)
         assert window["__event_id"].is_unique
         assert set(window["__event_id"]) == {event["event_id"] for event in events}

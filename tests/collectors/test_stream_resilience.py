@@ -15,7 +15,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from collectors.store import EventStore
+from core.stores.events import EventStore
 from service.launch import free_port, serve_command, wait_until_ready
 from tests.collectors.test_stream import (
     STREAM,
@@ -41,8 +41,8 @@ async def test_consumer_carries_on_after_a_redis_restart(
 ) -> None:
     await register_credit_model(own_redis.url, key_prefix)
     async for harness in start_harness(consumer_settings(own_redis.url, key_prefix)):
-        redis: Redis = harness.app.state.services.redis
-        store = harness.app.state.services.events
+        redis: Redis = harness.services.redis
+        store = harness.services.stores.events
         await redis.xadd(STREAM, {"events": orjson.dumps(credit_events(10, seed=1))})
         await eventually(partial(_stored_is, store, 10))
         await asyncio.to_thread(own_redis.restart)

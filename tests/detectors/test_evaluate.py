@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from collectors.store import EVENT_ID, INGESTED_AT, LABEL, MODEL_VERSION, PREDICTION, SCORE_PREFIX
+from core.blocks import EVENT_ID, INGESTED_AT, LABEL, MODEL_VERSION, PREDICTION, SCORE_PREFIX
+from core.config import ModelConfig, effective_config
+from core.schema import ModelSchema
 from detectors.drift import DriftPolicy
 from detectors.evaluate import ReferencePayload, evaluate
 from detectors.multivariate import domain_classifier
@@ -14,8 +16,7 @@ from detectors.performance import performance
 from detectors.quality import IntakeRejects, data_quality, profile_reference
 from detectors.reference import ReferenceRoles, prepare_reference, to_parquet
 from detectors.window import as_reference_columns
-from service.config import ModelConfig, Settings, effective_config
-from service.schema import ModelSchema
+from service.config import Settings
 
 NO_REJECTS = IntakeRejects({}, {})
 
@@ -65,7 +66,7 @@ def prepared(frame: pd.DataFrame) -> tuple[ReferencePayload, ModelSchema, pd.Dat
 
 def config(**overrides: object) -> object:
     settings = Settings(min_window_events=100, **overrides)  # type: ignore[arg-type]
-    return effective_config(settings, ModelConfig(name="m"))
+    return effective_config(settings.model_defaults(), ModelConfig(name="m"))
 
 
 def test_data_quality_findings_and_severities() -> None:

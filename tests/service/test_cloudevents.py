@@ -51,7 +51,7 @@ async def post(harness: Harness, headers: dict[str, str], body: object) -> dict[
 
 
 async def stored_events(harness: Harness) -> int:
-    count: int = await harness.app.state.services.events.total_events(MODEL)
+    count: int = await harness.services.stores.events.total_events(MODEL)
     return count
 
 
@@ -64,7 +64,7 @@ async def test_kserve_v1_binary_batch_is_joined_into_events(harness: Harness) ->
     second = await post(harness, kserve_headers("response", event_id), {"predictions": [1, 1]})
     assert second["status"] == "joined"
     assert second["accepted"] == 2
-    window = await harness.app.state.services.events.read_window(MODEL, 0, 100)
+    window = await harness.services.stores.events.read_window(MODEL, 0, 100)
     assert list(window["__event_id"]) == [f"{event_id}:0", f"{event_id}:1"]
     assert list(window["petal_length"]) == [4.8, 4.5]
     assert list(window["__prediction"]) == ["1", "1"]
@@ -78,7 +78,7 @@ async def test_out_of_order_halves_join_too(harness: Harness) -> None:
         harness, kserve_headers("request", event_id), {"instances": [[5.1, 3.5, 1.4, 0.2]]}
     )
     assert joined["status"] == "joined"
-    window = await harness.app.state.services.events.read_window(MODEL, 0, 100)
+    window = await harness.services.stores.events.read_window(MODEL, 0, 100)
     assert list(window["__event_id"]) == [event_id]
 
 
@@ -122,7 +122,7 @@ async def test_open_inference_protocol_v2_structured_mode(harness: Harness) -> N
         }
         result = await post(harness, {"content-type": "application/cloudevents+json"}, envelope)
     assert result["status"] == "joined"
-    window = await harness.app.state.services.events.read_window(MODEL, 0, 100)
+    window = await harness.services.stores.events.read_window(MODEL, 0, 100)
     assert list(window["__prediction"]) == ["1", "2"]
     assert list(window["__score:1"]) == [0.8, 0.2]
     assert list(window["__model_version"]) == ["v3", "v3"]
@@ -144,7 +144,7 @@ async def test_v2_tensors_named_by_feature(harness: Harness) -> None:
         kserve_headers("response", event_id),
         {"outputs": [{"name": "predict", "shape": [1], "datatype": "INT64", "data": [0]}]},
     )
-    window = await harness.app.state.services.events.read_window(MODEL, 0, 100)
+    window = await harness.services.stores.events.read_window(MODEL, 0, 100)
     assert window["petal_width"].iloc[0] == 0.0
     assert window["sepal_length"].iloc[0] == 3.0
 
@@ -181,7 +181,7 @@ async def test_seldon_request_response_and_feedback(harness: Harness) -> None:
         },
     )
     assert joined["status"] == "joined"
-    window = await harness.app.state.services.events.read_window(MODEL, 0, 100)
+    window = await harness.services.stores.events.read_window(MODEL, 0, 100)
     assert window["__prediction"].iloc[0] == "0"
     assert window["__score:0"].iloc[0] == 0.9
     feedback = await post(
@@ -195,7 +195,7 @@ async def test_seldon_request_response_and_feedback(harness: Harness) -> None:
         },
     )
     assert (feedback["status"], feedback["accepted"], feedback["unknown"]) == ("labels", 1, 0)
-    labels = await harness.app.state.services.events.labels_for(MODEL, [puid])
+    labels = await harness.services.stores.labels.labels_for(MODEL, [puid])
     assert labels == ["2"]
 
 
@@ -232,7 +232,7 @@ async def test_not_a_cloudevent_is_400_naming_the_header(harness: Harness) -> No
 async def test_unmatched_halves_expire_and_are_counted(harness: Harness) -> None:
     await upload_iris(harness)
     await post(harness, kserve_headers("request", "lonely"), {"instances": [[1, 2, 3, 4]]})
-    services = harness.app.state.services
+    services = harness.services
     ttl = services.settings.cloudevents_join_ttl_seconds
     assert await services.cloudevents.sweep(harness.clock.now()) == 0
     assert await services.cloudevents.sweep(harness.clock.now() + ttl + 1) == 1

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from core.config import DRIFT_METHODS, load_models_file
 from detectors.evidently_compat import registered_methods
-from service.config import DRIFT_METHODS, Settings, load_models_file
+from service.config import Settings
 
 
 def test_known_methods_are_evidentlys() -> None:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from service.clock import ManualClock
+from core.clock import ManualClock
 from tests.data import credit_events
 from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
 
@@ -94,15 +94,15 @@ async def test_a_failing_run_is_an_error_and_the_next_one_recovers(harness: Harn
         content=labeled_reference_csv(rows=2345, seed=99),
     )
     await harness.client.post("/v1/models/credit/events", json=credit_events(300, seed=13))
-    services = harness.app.state.services
+    services = harness.services
     key = services.keys.reference_data("credit", response.json()["version"])
     good = await services.redis.get(key)
+    assert good is not None
     await services.redis.set(key, b"not parquet")
     broken = (await harness.client.post("/v1/models/credit/runs")).json()
     assert broken["status"] == "error"
     assert broken["error"]
     await services.redis.set(key, good)
-    services.runner.references = type(services.runner.references)(services.registry)
     healed = (await harness.client.post("/v1/models/credit/runs")).json()
     assert healed["status"] == "ok"
     scrape = (await harness.client.get("/metrics")).text
@@ -120,7 +120,7 @@ async def test_one_replica_runs_each_tick(redis_url: str, key_prefix: str) -> No
             second.clock.advance(first.clock.now() - second.clock.now())
             await upload_credit_reference(first.client)
             await first.client.post("/v1/models/credit/events", json=credit_events(200, seed=14))
-            runners = [first.app.state.services.runner, second.app.state.services.runner]
+            runners = [first.services.runner, second.services.runner]
             results = await asyncio.gather(
                 *(runner.run_scheduled("credit") for runner in runners * 3)
             )

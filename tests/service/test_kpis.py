@@ -6,7 +6,7 @@ from functools import partial
 
 import orjson
 
-from collectors.kpis import KpiStore
+from core.stores.kpis import KpiStore
 from tests.collectors.test_stream import consumer_settings, eventually, register_credit_model
 from tests.data import credit_events
 from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
@@ -69,12 +69,12 @@ async def test_distinct_kpi_names_are_capped(redis_url: str, key_prefix: str) ->
 async def test_kpis_arrive_by_stream_too(redis_url: str, key_prefix: str) -> None:
     await register_credit_model(redis_url, key_prefix)
     async for harness in start_harness(consumer_settings(redis_url, key_prefix)):
-        redis = harness.app.state.services.redis
+        redis = harness.services.redis
         points = [{"name": "revenue_per_request", "value": 1.25}]
         await redis.xadd("preds", {"kpis": orjson.dumps(points)})
         await eventually(partial(kpi_names_are, harness, ["revenue_per_request"]))
 
 
 async def kpi_names_are(harness: Harness, names: list[str]) -> bool:
-    store: KpiStore = harness.app.state.services.intake._kpis
+    store: KpiStore = harness.services.stores.kpis
     return await store.names("credit") == names

@@ -28,7 +28,7 @@ async def test_scheduler_runs_detection_per_model(redis_url: str, key_prefix: st
         assert latest.status_code == 200
         assert latest.json()["trigger"] == "schedule"
         assert latest.json()["status"] == "ok"
-        assert "detect:credit" in harness.app.state.scheduler.jobs()
+        assert "detect:credit" in harness.services.scheduler.jobs()
 
 
 def embedded_settings(data_dir: Path) -> Settings:
@@ -60,7 +60,7 @@ async def restart_keeps_data(data_dir: Path) -> str:
         run = (await harness.client.post("/v1/models/credit/runs")).json()
         assert run["status"] == "ok"
         assert run["window"]["events"] == 25
-        info = await harness.app.state.services.redis.info("server")
+        info = await harness.services.redis.info("server")
     return str(info["redis_version"])
 
 

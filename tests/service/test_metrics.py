@@ -72,8 +72,8 @@ async def test_replicas_serve_the_same_gauges_and_forget_deleted_models(
             series = 'driftmon_column_drift_score{column="age",method="wasserstein",model="credit"}'
             assert sample(one, series) is not None
             assert sample(one, series) == sample(two, series)
-            redis = second.app.state.services.redis
-            await redis.srem(second.app.state.services.keys.models(), "credit")
+            redis = second.services.redis
+            await redis.srem(second.services.keys.models(), "credit")
             gone = (await second.client.get("/metrics")).text
             assert sample(gone, series) is None
 

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
-from service.redis_client import HiredisPacking, connect_redis, hiredis_packing
+from core.redis_client import HiredisPacking, connect_redis, hiredis_packing
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("XACK", "stream", "group", b"1795890366075-0", b"1795890366075-1"),

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from service.clock import ManualClock
-from service.keys import Keys
-from service.registry import ModelRegistry, ReferenceInfo
-from service.schema import ModelSchema
+from core.clock import ManualClock
+from core.keys import Keys
+from core.schema import ModelSchema
+from core.stores.registry import ModelRegistry, ReferenceInfo
 
 OLD = ModelSchema({"age": "numerical"})
 NEW = ModelSchema({"age": "numerical", "region": "categorical"})

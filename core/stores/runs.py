@@ -6,9 +6,9 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from detectors.result import RunResult
-from service.keys import Keys
-from service.redis_types import optional_bytes, text
+from core.keys import Keys
+from core.redis_types import optional_bytes, text
+from core.results import RunResult
 
 
 class RunStore:

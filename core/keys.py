@@ -11,6 +11,20 @@ class Keys:
     def models(self) -> str:
         return f"{self.prefix}models"
 
+    # the CloudEvents join keys share one hash tag: the join script touches two keys,
+    # which a Redis Cluster allows only within one slot
+    def ce_pending(self, source: str, correlation_id: str) -> str:
+        """Hash: the waiting half of one (source, correlation id)."""
+        return f"{self.prefix}{{ce}}:pending:{source}|{correlation_id}"
+
+    def ce_expiries(self) -> str:
+        """Sorted set: "model|pending key" scored by when that half expires."""
+        return f"{self.prefix}{{ce}}:expiries"
+
+    def dead_letters(self, stream: str) -> str:
+        """Stream: entries of a consumed stream that could not be stored, with why."""
+        return f"{self.prefix}deadletter:{stream}"
+
     def _m(self, model: str, suffix: str) -> str:
         return f"{self.prefix}{{{model}}}:{suffix}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from service.keys import Keys
+from core.keys import Keys
 
 
 class RunLease:

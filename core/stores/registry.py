@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 import orjson
 from redis.asyncio import Redis
 
-from service.clock import Clock
-from service.keys import Keys
-from service.redis_types import optional_bytes, text
-from service.schema import ModelSchema
+from core.clock import Clock
+from core.keys import Keys
+from core.redis_types import optional_bytes, text
+from core.schema import ModelSchema
 
 
 @dataclass
