@@ -32,6 +32,7 @@ from bench.window_bench import CATEGORICAL, NUMERICAL, T0, make_events, show
 from core.blocks import EncodedBatch, Layout
 from core.config import ModelConfig, effective_config
 from core.keys import Keys
+from core.results import RunResult
 from core.schema import ColumnKind, ModelSchema
 from core.stores.events import EventStore, RetentionPolicy
 from detectors.drift import ColumnSpec, detect_drift
@@ -137,8 +138,10 @@ def full_evaluation(reference: pd.DataFrame, window: pd.DataFrame) -> float:
     schema = ModelSchema(features=features)
     payload = ReferencePayload("sha256:00000000bench", to_parquet(reference))
     config = effective_config(Settings().model_defaults(), ModelConfig(name="bench"))
-    evaluate(payload, window.iloc[:1000], schema, config, IntakeRejects({}, {}))  # warm the cache
-    _, seconds = timed(lambda: evaluate(payload, window, schema, config, IntakeRejects({}, {})))
+    run = RunResult(run_id="bench", model="bench", status="ok", started_at="2027-01-15T08:00:00Z")
+    rejects = IntakeRejects({}, {})
+    evaluate(run, payload, window.iloc[:1000], schema, config, rejects)  # warm the cache
+    _, seconds = timed(lambda: evaluate(run, payload, window, schema, config, rejects))
     return seconds
 
 

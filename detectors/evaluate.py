@@ -6,15 +6,14 @@ and profiles a version once and keeps it (a per-process cache is the point of a 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 
 from core.blocks import EVENT_ID, LABEL, decode_window
 from core.config import EffectiveModelConfig
 from core.redis_types import StreamEntry
-from core.results import ColumnResult, WindowInfo
+from core.results import MeanConfidence, PredictionSection, RunResult
 from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
 from detectors.multivariate import domain_classifier
@@ -37,18 +36,6 @@ class ReferencePayload:
 class ReferenceView:
     frame: pd.DataFrame
     profile: ReferenceProfile
-
-
-@dataclass
-class Evaluation:
-    status: str
-    columns: dict[str, ColumnResult] = field(default_factory=dict)
-    dataset_drift: bool | None = None
-    drifted_share: float | None = None
-    prediction: dict[str, Any] = field(default_factory=dict)
-    data_quality: dict[str, Any] = field(default_factory=dict)
-    performance: dict[str, Any] = field(default_factory=dict)
-    multivariate: dict[str, Any] = field(default_factory=dict)
 
 
 class ReferenceViews:
@@ -109,11 +96,11 @@ def _prediction_section(
     window: pd.DataFrame,
     schema: ModelSchema,
     policy: DriftPolicy,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+) -> PredictionSection:
+    section = PredictionSection()
     if schema.prediction and schema.prediction_kind:
         spec = ColumnSpec(schema.prediction, schema.prediction_kind)
-        out["drift"] = detect_drift(reference, current, [spec], policy)[spec.name].model_dump()
+        section.drift = detect_drift(reference, current, [spec], policy)[spec.name]
     reference_confidence = confidence(reference, schema)
     window_confidence = confidence(current, schema)
     if reference_confidence is not None and window_confidence is not None:
@@ -122,46 +109,46 @@ def _prediction_section(
             pd.DataFrame({"confidence": window_confidence}),
         )
         spec = ColumnSpec("confidence", "numerical")
-        out["confidence"] = detect_drift(*frames, [spec], policy)["confidence"].model_dump()
-        out["mean_confidence"] = {
-            "reference": float(reference_confidence.mean()),
-            "window": float(window_confidence.mean()),
-        }
-    versions = compare_versions(as_reference_columns(window, schema), schema, policy)
-    if versions:
-        out["versions"] = versions
-    return out
+        section.confidence = detect_drift(*frames, [spec], policy)["confidence"]
+        section.mean_confidence = MeanConfidence(
+            reference=float(reference_confidence.mean()),
+            window=float(window_confidence.mean()),
+        )
+    section.versions = compare_versions(as_reference_columns(window, schema), schema, policy)
+    return section
 
 
 def evaluate(
+    run: RunResult,
     payload: ReferencePayload,
     window: pd.DataFrame,
     schema: ModelSchema,
     config: EffectiveModelConfig,
     rejects: IntakeRejects,
-) -> Evaluation:
+) -> RunResult:
+    """The run with its verdicts filled in: status, column drift and the sections."""
+    run = run.model_copy()
     if len(window) < config.min_window_events:
-        return Evaluation(status="insufficient_data")
+        run.status = "insufficient_data"
+        return run
     view = PROCESS_VIEWS.get(payload, schema, config.reference_max_rows)
     reference = view.frame
     current = as_reference_columns(window, schema)
     policy = drift_policy(config)
-    columns = detect_drift(reference, current, column_specs(schema, config), policy)
-    share = drifted_share(columns)
-    evaluation = Evaluation(
-        status="ok",
-        columns=columns,
-        dataset_drift=None if share is None else share >= config.drift_share,
-        drifted_share=share,
-        prediction=_prediction_section(reference, current, window, schema, policy),
-        data_quality=data_quality(current, schema, view.profile, rejects),
-        performance=performance(reference, current, schema, config.min_labeled_events, policy),
+    run.status = "ok"
+    run.columns = detect_drift(reference, current, column_specs(schema, config), policy)
+    run.drifted_share = drifted_share(run.columns)
+    run.dataset_drift = (
+        None if run.drifted_share is None else run.drifted_share >= config.drift_share
     )
+    run.prediction = _prediction_section(reference, current, window, schema, policy)
+    run.data_quality = data_quality(current, schema, view.profile, rejects)
+    run.performance = performance(reference, current, schema, config.min_labeled_events, policy)
     if config.multivariate_enabled:
-        evaluation.multivariate = domain_classifier(
+        run.multivariate = domain_classifier(
             reference, current, schema, config.multivariate_sample, config.multivariate_threshold
         )
-    return evaluation
+    return run
 
 
 def with_labels(window: pd.DataFrame, labels: dict[str, object]) -> pd.DataFrame:
@@ -174,14 +161,18 @@ def with_labels(window: pd.DataFrame, labels: dict[str, object]) -> pd.DataFrame
 
 
 def evaluate_blocks(
+    run: RunResult,
     payload: ReferencePayload,
     blocks: list[StreamEntry],
     labels: dict[str, object],
     schema: ModelSchema,
     config: EffectiveModelConfig,
     rejects: IntakeRejects,
-) -> tuple[WindowInfo, Evaluation]:
+) -> RunResult:
     """A whole run's CPU in the worker: decode the stream blocks, join late labels,
-    evaluate. The server process only moves bytes."""
+    evaluate; the run comes back with its window and verdicts. The server process only
+    moves bytes."""
     window = with_labels(decode_window(blocks, config.window_max_events), labels)
-    return window_info(window), evaluate(payload, window, schema, config, rejects)
+    evaluated = evaluate(run, payload, window, schema, config, rejects)
+    evaluated.window = window_info(window)
+    return evaluated

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any
+
+from core.results import KpiComparison, KpiSummary
 
 
-def _summary(values: list[float]) -> dict[str, float | int | None]:
-    return {
-        "count": len(values),
-        "mean": statistics.fmean(values) if values else None,
-        "last": values[-1] if values else None,
-    }
+def _summary(values: list[float]) -> KpiSummary:
+    return KpiSummary(
+        count=len(values),
+        mean=statistics.fmean(values) if values else None,
+        last=values[-1] if values else None,
+    )
 
 
-def compare_kpi(window: list[float], baseline: list[float]) -> dict[str, Any]:
-    current, before = _summary(window), _summary(baseline)
-    change = relative = None
-    if current["mean"] is not None and before["mean"] is not None:
-        change = float(current["mean"]) - float(before["mean"])
-        if not math.isclose(float(before["mean"]), 0.0):
-            relative = change / abs(float(before["mean"]))
-    return {"window": current, "baseline": before, "change": change, "relative_change": relative}
+def compare_kpi(window: list[float], baseline: list[float]) -> KpiComparison:
+    comparison = KpiComparison(window=_summary(window), baseline=_summary(baseline))
+    current, before = comparison.window.mean, comparison.baseline.mean
+    if current is not None and before is not None:
+        comparison.change = current - before
+        if not math.isclose(before, 0.0):
+            comparison.relative_change = comparison.change / abs(before)
+    return comparison

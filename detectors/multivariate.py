@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from core.results import Multivariate
 from core.schema import ModelSchema
 
 FOLDS = 3
@@ -50,10 +51,10 @@ def domain_classifier(
     sample: int,
     threshold: float,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> Multivariate:
     size = min(sample, len(reference), len(window))
     if size < FOLDS * 20:
-        return {"method": "domain_classifier", "status": "insufficient_data", "sample_size": size}
+        return Multivariate(status="insufficient_data", sample_size=size)
     ref = _sample(reference, size, seed)
     cur = _sample(window, size, seed + 1)
     features, categorical = _design(ref, cur, schema)
@@ -63,11 +64,6 @@ def domain_classifier(
     )
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     auc = float(np.mean(cross_val_score(model, features, target, cv=folds, scoring="roc_auc")))
-    return {
-        "method": "domain_classifier",
-        "status": "ok",
-        "score": auc,
-        "threshold": threshold,
-        "drifted": auc >= threshold,
-        "sample_size": size,
-    }
+    return Multivariate(
+        status="ok", score=auc, threshold=threshold, drifted=auc >= threshold, sample_size=size
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from core.results import ClassificationMetrics, Performance, QualityMetrics, RegressionMetrics
 from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, column_drift
 
@@ -22,7 +23,7 @@ def _binary_scores(frame: pd.DataFrame, schema: ModelSchema, positive: str) -> p
     return None if scores.isna().any() else scores
 
 
-def classification_quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+def classification_quality(frame: pd.DataFrame, schema: ModelSchema) -> ClassificationMetrics:
     truth = frame[schema.label_column].astype(str)
     predicted = frame[schema.prediction_column].astype(str)
     classes = sorted(set(truth) | set(predicted))
@@ -33,30 +34,30 @@ def classification_quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str
     )
     if binary and positive not in classes:
         averaging = {"average": "macro"}
-    out = {
-        "accuracy": float(skm.accuracy_score(truth, predicted)),
-        "precision": float(skm.precision_score(truth, predicted, zero_division=0, **averaging)),
-        "recall": float(skm.recall_score(truth, predicted, zero_division=0, **averaging)),
-        "f1": float(skm.f1_score(truth, predicted, zero_division=0, **averaging)),
-    }
+    out = ClassificationMetrics(
+        accuracy=float(skm.accuracy_score(truth, predicted)),
+        precision=float(skm.precision_score(truth, predicted, zero_division=0, **averaging)),
+        recall=float(skm.recall_score(truth, predicted, zero_division=0, **averaging)),
+        f1=float(skm.f1_score(truth, predicted, zero_division=0, **averaging)),
+    )
     scores = _binary_scores(frame, schema, positive) if positive else None
     if scores is not None and truth.nunique() == 2:
-        out["roc_auc"] = float(skm.roc_auc_score(truth == positive, scores))
+        out.roc_auc = float(skm.roc_auc_score(truth == positive, scores))
     return out
 
 
-def regression_quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+def regression_quality(frame: pd.DataFrame, schema: ModelSchema) -> RegressionMetrics:
     truth = pd.to_numeric(frame[schema.label_column], errors="coerce")
     predicted = pd.to_numeric(frame[schema.prediction_column], errors="coerce")
     error = (predicted - truth).dropna()
-    return {
-        "mae": float(error.abs().mean()),
-        "rmse": float(math.sqrt((error**2).mean())),
-        "mean_error": float(error.mean()),
-    }
+    return RegressionMetrics(
+        mae=float(error.abs().mean()),
+        rmse=float(math.sqrt((error**2).mean())),
+        mean_error=float(error.mean()),
+    )
 
 
-def _quality(frame: pd.DataFrame, schema: ModelSchema) -> dict[str, float]:
+def _quality(frame: pd.DataFrame, schema: ModelSchema) -> QualityMetrics:
     if schema.prediction_kind == "numerical":
         return regression_quality(frame, schema)
     return classification_quality(frame, schema)
@@ -75,32 +76,41 @@ def performance(
     schema: ModelSchema,
     min_labels: int,
     policy: DriftPolicy,
-) -> dict[str, Any]:
-    """Empty when the model has no prediction column; otherwise coverage always, and
+) -> Performance | None:
+    """None when the model has no prediction column; otherwise coverage always, and
     metrics once at least `min_labels` window events carry ground truth."""
     if schema.prediction is None or schema.prediction_kind is None:
-        return {}
+        return None
     labeled = _labeled(window, schema)
-    out: dict[str, Any] = {
-        "task": "regression" if schema.prediction_kind == "numerical" else "classification",
-        "labeled_events": len(labeled),
-        "label_coverage": len(labeled) / len(window) if len(window) else 0.0,
-        "min_labeled_events": min_labels,
-    }
+    out = Performance(
+        task="regression" if schema.prediction_kind == "numerical" else "classification",
+        labeled_events=len(labeled),
+        label_coverage=len(labeled) / len(window) if len(window) else 0.0,
+        min_labeled_events=min_labels,
+        status="insufficient_labels",
+    )
     if len(labeled) < min_labels:
-        return {**out, "status": "insufficient_labels"}
-    current = _quality(labeled, schema)
-    out.update({"status": "ok", "window": current})
+        return out
+    out.status = "ok"
+    out.window = _quality(labeled, schema)
     reference_labeled = _labeled(reference, schema) if schema.label else reference.iloc[0:0]
     if len(reference_labeled):
-        baseline = _quality(reference_labeled, schema)
-        out["reference"] = baseline
-        out["drop"] = {name: baseline[name] - current[name] for name in current if name in baseline}
+        out.reference = _quality(reference_labeled, schema)
+        out.drop = _drop(out.reference, out.window)
         spec = ColumnSpec(schema.label_column, schema.prediction_kind)
-        out["label_drift"] = column_drift(
+        out.label_drift = column_drift(
             reference_labeled[schema.label_column], labeled[schema.label_column], spec, policy
-        ).model_dump()
+        )
     return out
+
+
+def _drop(baseline: QualityMetrics, current: QualityMetrics) -> QualityMetrics:
+    """Baseline minus current, for each metric both have."""
+    before = baseline.model_dump()
+    drops = {
+        name: before[name] - value for name, value in current.model_dump().items() if name in before
+    }
+    return type(current).model_validate(drops)
 
 
 def confidence(frame: pd.DataFrame, schema: ModelSchema) -> pd.Series | None:

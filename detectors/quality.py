@@ -5,18 +5,25 @@ Every finding carries a severity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import pandas as pd
 
+from core.results import (
+    ColumnQuality,
+    DataQuality,
+    Finding,
+    QualityCheck,
+    SchemaChanges,
+    Severity,
+)
 from core.schema import ModelSchema
 
-Severity = Literal["info", "warning", "critical"]
 # (warning, critical) bounds of each share; a share under the first is no finding
 MISSING_INCREASE = (0.05, 0.2)
 UNSEEN_SHARE = (0.01, 0.1)
 OUT_OF_RANGE_SHARE = (0.01, 0.1)
 TOP_UNSEEN = 10
+SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
 
 
 @dataclass(frozen=True)
@@ -57,117 +64,102 @@ def _severity(value: float, bounds: tuple[float, float]) -> Severity | None:
 
 
 def _column_quality(
-    name: str, kind: str, window: pd.DataFrame, profile: ReferenceProfile
-) -> dict[str, Any]:
+    name: str, kind: str, window: pd.DataFrame, profile: ReferenceProfile, mismatches: int
+) -> ColumnQuality:
     series = window[name] if name in window else pd.Series(dtype="object")
     present = series.dropna()
-    stats: dict[str, Any] = {
-        "missing_share": float(series.isna().mean()) if len(series) else 1.0,
-        "reference_missing_share": profile.missing.get(name, 0.0),
-    }
+    stats = ColumnQuality(
+        missing_share=float(series.isna().mean()) if len(series) else 1.0,
+        reference_missing_share=profile.missing.get(name, 0.0),
+        type_mismatches=mismatches,
+    )
     if kind == "numerical" and name in profile.ranges and len(present):
         low, high = profile.ranges[name]
         numbers = pd.to_numeric(present, errors="coerce")
-        stats["out_of_range_share"] = float(((numbers < low) | (numbers > high)).mean())
-        stats["reference_range"] = [low, high]
+        stats.out_of_range_share = float(((numbers < low) | (numbers > high)).mean())
+        stats.reference_range = (low, high)
     if kind == "categorical" and len(present):
         text = present.astype(str)
         unseen = text[~text.isin(profile.categories.get(name, frozenset()))]
-        stats["unseen_category_share"] = len(unseen) / len(text)
-        stats["unseen_categories"] = unseen.value_counts().head(TOP_UNSEEN).to_dict()
+        stats.unseen_category_share = len(unseen) / len(text)
+        top = unseen.value_counts().head(TOP_UNSEEN)
+        stats.unseen_categories = {str(category): int(count) for category, count in top.items()}
     return stats
 
 
-def _findings_of(name: str, stats: dict[str, Any], events: int) -> list[dict[str, Any]]:
-    findings: list[dict[str, Any]] = []
+def _findings_of(name: str, stats: ColumnQuality, events: int) -> list[Finding]:
+    findings = [_missing_finding(name, stats, events)]
+    if stats.unseen_category_share is not None:
+        share = stats.unseen_category_share
+        message = f"{name}: {share:.1%} of values are categories the reference never had"
+        findings.append(_share_finding(name, "unseen_categories", share, UNSEEN_SHARE, message))
+    if stats.out_of_range_share is not None:
+        share = stats.out_of_range_share
+        message = f"{name}: {share:.1%} of values outside the reference range"
+        findings.append(_share_finding(name, "out_of_range", share, OUT_OF_RANGE_SHARE, message))
+    if stats.type_mismatches:
+        count = stats.type_mismatches
+        message = f"{name}: {_records(count)} sent a wrong type"
+        findings.append(_warning(name, "type_mismatch", count, message))
+    return [finding for finding in findings if finding is not None]
 
-    def add(check: str, value: float, severity: Severity | None, message: str) -> None:
-        if severity is not None:
-            findings.append(
-                {
-                    "column": name,
-                    "check": check,
-                    "value": value,
-                    "severity": severity,
-                    "message": message,
-                }
-            )
 
-    missing = stats["missing_share"]
+def _missing_finding(name: str, stats: ColumnQuality, events: int) -> Finding | None:
+    missing = stats.missing_share
     if events and missing >= 1.0:
-        add("missing_column", 1.0, "critical", f"{name} is absent from every event")
-    else:
-        increase = missing - stats["reference_missing_share"]
-        add(
-            "missing_values",
-            missing,
-            _severity(increase, MISSING_INCREASE),
-            f"{name}: {missing:.1%} missing vs {stats['reference_missing_share']:.1%} in reference",
+        message = f"{name} is absent from every event"
+        return Finding(
+            column=name, check="missing_column", value=1.0, severity="critical", message=message
         )
-    if "unseen_category_share" in stats:
-        share = stats["unseen_category_share"]
-        add(
-            "unseen_categories",
-            share,
-            _severity(share, UNSEEN_SHARE),
-            f"{name}: {share:.1%} of values are categories the reference never had",
-        )
-    if "out_of_range_share" in stats:
-        share = stats["out_of_range_share"]
-        add(
-            "out_of_range",
-            share,
-            _severity(share, OUT_OF_RANGE_SHARE),
-            f"{name}: {share:.1%} of values outside the reference range",
-        )
-    return findings
+    severity = _severity(missing - stats.reference_missing_share, MISSING_INCREASE)
+    if severity is None:
+        return None
+    message = f"{name}: {missing:.1%} missing vs {stats.reference_missing_share:.1%} in reference"
+    return Finding(
+        column=name, check="missing_values", value=missing, severity=severity, message=message
+    )
+
+
+def _share_finding(
+    column: str, check: QualityCheck, share: float, bounds: tuple[float, float], message: str
+) -> Finding | None:
+    severity = _severity(share, bounds)
+    if severity is None:
+        return None
+    return Finding(column=column, check=check, value=share, severity=severity, message=message)
+
+
+def _warning(column: str, check: QualityCheck, count: int, message: str) -> Finding:
+    """A finding that counts records intake refused."""
+    return Finding(column=column, check=check, value=count, severity="warning", message=message)
 
 
 def data_quality(
     window: pd.DataFrame, schema: ModelSchema, profile: ReferenceProfile, rejects: IntakeRejects
-) -> dict[str, Any]:
-    columns: dict[str, Any] = {}
-    findings: list[dict[str, Any]] = []
+) -> DataQuality:
+    columns: dict[str, ColumnQuality] = {}
+    findings: list[Finding] = []
     for name, kind in sorted(schema.features.items()):
-        stats = _column_quality(name, kind, window, profile)
-        stats["type_mismatches"] = rejects.type_mismatches.get(name, 0)
-        columns[name] = stats
-        findings += _findings_of(name, stats, len(window))
-        if stats["type_mismatches"]:
-            findings.append(
-                {
-                    "column": name,
-                    "check": "type_mismatch",
-                    "value": stats["type_mismatches"],
-                    "severity": "warning",
-                    "message": f"{name}: {_records(stats['type_mismatches'])} sent a wrong type",
-                }
-            )
+        mismatches = rejects.type_mismatches.get(name, 0)
+        columns[name] = _column_quality(name, kind, window, profile, mismatches)
+        findings += _findings_of(name, columns[name], len(window))
     for field_name, count in sorted(rejects.unknown_fields.items()):
-        findings.append(
-            {
-                "column": field_name,
-                "check": "new_column",
-                "value": count,
-                "severity": "warning",
-                "message": f"{field_name}: {_records(count)} sent a column the schema lacks",
-            }
-        )
-    missing_columns = [f["column"] for f in findings if f["check"] == "missing_column"]
-    return {
-        "columns": columns,
-        "schema": {"missing_columns": missing_columns, "new_columns": rejects.unknown_fields},
-        "findings": findings,
-        "worst_severity": _worst(findings),
-    }
+        message = f"{field_name}: {_records(count)} sent a column the schema lacks"
+        findings.append(_warning(field_name, "new_column", count, message))
+    missing_columns = [f.column for f in findings if f.check == "missing_column"]
+    return DataQuality(
+        columns=columns,
+        schema_changes=SchemaChanges(
+            missing_columns=missing_columns, new_columns=rejects.unknown_fields
+        ),
+        findings=findings,
+        worst_severity=_worst(findings),
+    )
 
 
 def _records(count: int) -> str:
     return f"{count} record" if count == 1 else f"{count} records"
 
 
-def _worst(findings: list[dict[str, Any]]) -> Severity | None:
-    order: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
-    worst = max((order[f["severity"]] for f in findings), default=None)
-    levels: tuple[Severity, ...] = ("info", "warning", "critical")
-    return None if worst is None else levels[worst]
+def _worst(findings: list[Finding]) -> Severity | None:
+    return max((f.severity for f in findings), key=SEVERITY_ORDER.index, default=None)

@@ -12,20 +12,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from core.clock import Clock
 from core.config import EffectiveModelConfig
 from core.errors import ReportUnavailableError, UnknownModelError
-from core.results import RunResult
+from core.results import KpiComparison, RunResult
 from core.sinks import RunSink, SinkFailureCounter, publish_run
 from core.stores import Stores
 from core.stores.kpis import KpiStore
 from core.stores.lease import tick_of
 from core.stores.registry import ModelRegistry
-from detectors.evaluate import Evaluation, ReferencePayload, evaluate_blocks
+from detectors.evaluate import ReferencePayload, evaluate_blocks
 from detectors.kpis import compare_kpi
 from detectors.quality import IntakeRejects
 from detectors.report import WindowTrimmedError, report_html_for
@@ -59,15 +58,15 @@ class ReferenceBytes:
         self._payloads.pop((model, version), None)
 
 
-class KpiComparison:
+class KpiComparer:
     """Each KPI's window against the period just before it."""
 
     def __init__(self, store: KpiStore, baseline_seconds: float) -> None:
         self._store = store
         self._baseline = baseline_seconds
 
-    async def compare(self, model: str, since: float, until: float) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    async def compare(self, model: str, since: float, until: float) -> dict[str, KpiComparison]:
+        out: dict[str, KpiComparison] = {}
         for name in await self._store.names(model):
             window = await self._store.series(model, name, since, until)
             baseline = await self._store.series(model, name, since - self._baseline, f"({since}")
@@ -103,7 +102,7 @@ class DetectionRunner:
         self._config_for = config_for
         self._sinks = list(sinks)
         self._sink_failures = sink_failures
-        self._kpis = KpiComparison(stores.kpis, settings.kpi_baseline_seconds)
+        self._kpis = KpiComparer(stores.kpis, settings.kpi_baseline_seconds)
         self._report_ttl = settings.report_ttl_seconds
         self.references = ReferenceBytes(stores.registry)
 
@@ -138,24 +137,16 @@ class DetectionRunner:
         began = time.perf_counter()
         since = started - config.window_seconds
         blocks = await self._stores.events.read_blocks(model, since, config.window_max_events)
-        result = RunResult(
-            run_id=f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}",
-            model=model,
-            status="ok",
-            trigger="schedule" if trigger == "schedule" else "manual",
-            started_at=iso(started),
-            reference_version=record.active_version,
-            min_window_events=config.min_window_events,
-            drift_share_threshold=config.drift_share,
-        )
+        result = _new_run(model, record.active_version, config, started, trigger)
         try:
             payload = await self.references.load(model, record.active_version)
             rejects = await self._rejects(model, since, started)
             labels = await self._window_labels(model, record.schema.prediction is not None)
             loop = asyncio.get_running_loop()
-            window, evaluation = await loop.run_in_executor(
+            result = await loop.run_in_executor(
                 self._executor,
                 evaluate_blocks,
+                result,
                 payload,
                 blocks,
                 labels,
@@ -163,8 +154,6 @@ class DetectionRunner:
                 config,
                 rejects,
             )
-            result = _with_evaluation(result, evaluation)
-            result.window = window
             result.kpis = await self._kpis.compare(model, since, started)
             result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
@@ -234,16 +223,17 @@ def _epoch(text: str) -> float:
     return pd.Timestamp(text).timestamp()
 
 
-def _with_evaluation(result: RunResult, evaluation: Evaluation) -> RunResult:
-    return result.model_copy(
-        update={
-            "status": evaluation.status,
-            "columns": evaluation.columns,
-            "dataset_drift": evaluation.dataset_drift,
-            "drifted_share": evaluation.drifted_share,
-            "prediction": evaluation.prediction,
-            "data_quality": evaluation.data_quality,
-            "performance": evaluation.performance,
-            "multivariate": evaluation.multivariate,
-        }
+def _new_run(
+    model: str, version: str, config: EffectiveModelConfig, started: float, trigger: str
+) -> RunResult:
+    """The run before its evaluation fills in the window, the verdicts and the sections."""
+    return RunResult(
+        run_id=f"{int(started * 1000)}-{uuid.uuid4().hex[:8]}",
+        model=model,
+        status="ok",
+        trigger="schedule" if trigger == "schedule" else "manual",
+        started_at=iso(started),
+        reference_version=version,
+        min_window_events=config.min_window_events,
+        drift_share_threshold=config.drift_share,
     )

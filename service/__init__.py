@@ -1,1 +1,2 @@
-"""driftmon service: settings, app factory, HTTP routes, Redis, scheduler, metrics, CLI."""
+"""The top floor: settings, app factory and lifespan, HTTP routes, scheduler, executor,
+metrics (the first run sink), CLI, demo and the embedded Redis."""

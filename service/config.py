@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         default=True, description="hold detection processes on the last CPUs, when more exist"
     )
     scheduler_enabled: bool = True
+    scheduler_sync_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often the scheduler reads the registry: models uploaded through "
+        "another replica are scheduled, deleted ones unscheduled, changed intervals applied",
+    )
     metrics_max_columns: int = Field(
         default=100, gt=0, description="per-column metrics exported per model, at most"
     )
@@ -100,6 +106,11 @@ class Settings(BaseSettings):
     )
     stream_max_deliveries: int = Field(default=5, ge=1, description="then dead-lettered")
     stream_start_id: str = Field(default="0", description="where a new group starts")
+    stream_restart_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a failed stream consumer restarts after 0.1 s, doubling up to this",
+    )
     log_level: str = "info"
 
     def model_defaults(self) -> ModelDefaults:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from core.stores.registry import ModelRecord, ReferenceInfo
 from detectors.reference import ReferenceError, ReferenceRoles, prepare_reference, to_parquet
@@ -21,17 +22,32 @@ def _names(raw: str | None) -> list[str]:
     return [name.strip() for name in (raw or "").split(",") if name.strip()]
 
 
+class ReferenceQuery(BaseModel):
+    """The columns' roles in an uploaded reference, as query parameters."""
+
+    prediction: str | None = Field(None, description="prediction column")
+    scores: str | None = Field(None, description="score column, or column:class pairs")
+    label: str | None = Field(None, description="ground-truth column")
+    categorical: str | None = Field(None, description="comma-separated categorical columns")
+    numerical: str | None = Field(None, description="comma-separated numerical columns")
+    event_id: str | None = Field(None, description="event id column")
+    positive_class: str | None = Field(None, description="class whose probability is scored")
+
+    def roles(self) -> ReferenceRoles:
+        return ReferenceRoles(
+            prediction=self.prediction,
+            scores=self.scores,
+            label=self.label,
+            event_id=self.event_id,
+            positive_class=self.positive_class,
+            categorical=_names(self.categorical),
+            numerical=_names(self.numerical),
+        )
+
+
 @router.put("/v1/models/{model}/reference", status_code=201)
 async def put_reference(
-    model: str,
-    request: Request,
-    prediction: str | None = Query(None, description="prediction column"),
-    scores: str | None = Query(None, description="score column, or column:class pairs"),
-    label: str | None = Query(None, description="ground-truth column"),
-    categorical: str | None = Query(None, description="comma-separated categorical columns"),
-    numerical: str | None = Query(None, description="comma-separated numerical columns"),
-    event_id: str | None = Query(None, description="event id column"),
-    positive_class: str | None = Query(None, description="class whose probability is scored"),
+    model: str, request: Request, query: Annotated[ReferenceQuery, Query()]
 ) -> JSONResponse:
     """Upload a training reference (CSV or Parquet). Creates the model if new; the
     upload becomes the active reference."""
@@ -40,17 +56,8 @@ async def put_reference(
     body = await read_capped_body(
         request, services.settings.reference_max_bytes, "DRIFTMON_REFERENCE_MAX_BYTES"
     )
-    roles = ReferenceRoles(
-        prediction=prediction,
-        scores=scores,
-        label=label,
-        event_id=event_id,
-        positive_class=positive_class,
-        categorical=_names(categorical),
-        numerical=_names(numerical),
-    )
     try:
-        prepared = await asyncio.to_thread(prepare_reference, body, roles)
+        prepared = await asyncio.to_thread(prepare_reference, body, query.roles())
     except ReferenceError as exc:
         raise HTTPException(400, detail={"field": exc.field, "error": str(exc)}) from exc
     parquet = await asyncio.to_thread(to_parquet, prepared.frame)
@@ -61,7 +68,8 @@ async def put_reference(
         uploaded_at=services.clock.now(),
         ignored=prepared.ignored,
     )
-    created = await services.stores.registry.put_reference(model, prepared.schema, info, parquet)
+    registry = services.stores.registry
+    created = await registry.put_reference(model, prepared.schema, info, parquet)
     services.metrics.reference_uploads.labels(model).inc()
     services.scheduler.ensure(model, services.config_for(model).schedule_seconds)
     body_out = {"model": model, "created": created, **asdict(info)}

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.http_util import services_of
-from service.metrics import ModelSnapshot
+from service.metrics_gauges import ModelSnapshot
 
 router = APIRouter(tags=["operations"])
 
@@ -34,8 +34,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
+    """Redis answers, and the stream consumer runs (when streams are configured): a
+    replica whose consumer is down between restarts is taken out of rotation."""
+    services = services_of(request)
     try:
-        await services_of(request).redis.ping()
+        await services.redis.ping()
     except Exception as exc:  # any Redis failure means not ready
         return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "redis": "ok"})
+    body: dict[str, str] = {"status": "ok", "redis": "ok"}
+    supervisor = services.stream_supervisor
+    if supervisor is None:  # no streams configured
+        return JSONResponse(body)
+    if supervisor.up:
+        return JSONResponse({**body, "stream_consumer": "ok"})
+    down = {**body, "status": "unavailable", "stream_consumer": "down"}
+    if supervisor.last_error is not None:
+        down["stream_consumer_error"] = supervisor.last_error
+    return JSONResponse(down, status_code=503)

@@ -19,6 +19,7 @@ from detectors.runner import DetectionRunner
 from service.config import Settings
 from service.metrics import Metrics
 from service.scheduler import DetectionScheduler
+from service.supervisor import Supervisor
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Services:
     model_configs: dict[str, ModelConfig]
     scheduler: DetectionScheduler
     stream_consumer: StreamConsumer | None = None
+    # set while streams are consumed: /readyz reports whether the consumer is up
+    stream_supervisor: Supervisor | None = None
 
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)

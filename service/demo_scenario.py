@@ -1,0 +1,43 @@
+"""What `driftmon demo` runs: how much traffic, the model's config, the server's options,
+and the error that stops the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.sample_data.generate import MODEL_NAME
+
+EVENTS_PER_PHASE = 1500
+BATCH_SIZE = 250
+DEMO_DRIFT_SHARE = 0.3
+MODELS_YAML = f"""\
+# Written by `driftmon demo`. The demo's drifted traffic moves 3 of the 7 features
+# (income, debt_ratio, region): under the default drift_share of 0.5 that would not
+# count as dataset drift, so this model calls it drift from 30% of its columns on.
+models:
+  - name: {MODEL_NAME}
+    drift_share: {DEMO_DRIFT_SHARE}
+"""
+SERVE_OPTIONS = (
+    "--min-window-events",
+    "200",
+    "--window-max-events",
+    str(EVENTS_PER_PHASE),
+    "--detection-workers",
+    "1",
+    "--schedule-seconds",
+    "3600",
+)
+
+
+class DemoError(RuntimeError):
+    """A step of the demo did not get the answer it needs; the message says which."""
+
+
+def bad_income_record(like: dict[str, Any]) -> dict[str, Any]:
+    """A record with income as text: it alone is rejected, by index and field."""
+    return {
+        **like,
+        "event_id": "evt-bad-income",
+        "features": {**like["features"], "income": "52k"},
+    }
