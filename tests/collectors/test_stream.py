@@ -208,14 +208,15 @@ async def test_a_quiet_stream_does_not_hold_a_validated_batch_back(
     """The consumer validates one batch while reading the next; when no next one
     comes, it stores what it holds at once instead of waiting out the block time."""
     await register_credit_model(redis_url, key_prefix)
-    settings = consumer_settings(redis_url, key_prefix).model_copy(update={"stream_block_ms": 4000})
+    # a long block time, so that the bound below holds on a busy machine and a held
+    # batch (which waits the block time out) still fails it
+    settings = consumer_settings(redis_url, key_prefix).model_copy(update={"stream_block_ms": 8000})
     async for harness in start_harness(settings):
         await asyncio.sleep(0.2)  # the consumer now blocks on an empty stream
         for event in credit_events(3, seed=9):
             await redis_of(harness).xadd(STREAM, {"event": orjson.dumps(event)})
-        # well inside the block time, which a held batch would otherwise wait out
-        await eventually(partial(_equals_stored, harness, 3), seconds=1.5)
-        await eventually(partial(_no_pending, harness), seconds=1.5)
+        await eventually(partial(_equals_stored, harness, 3), seconds=4.0)
+        await eventually(partial(_no_pending, harness), seconds=4.0)
 
 
 async def test_stopping_mid_stream_loses_nothing_and_stores_nothing_twice(

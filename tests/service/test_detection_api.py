@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 
@@ -151,11 +153,26 @@ async def test_two_scheduled_replicas_do_not_double_run(redis_url: str, key_pref
         await upload_credit_reference(first.client)
         await first.client.post("/v1/models/credit/events", json=credit_events(200, seed=15))
         async for _second in start_harness(settings, WallClock()):
-            await asyncio.sleep(6 * interval)
+            history = await runs_once_there_are(first.client, 4, seconds=120)
+            await asyncio.sleep(2 * interval)  # more ticks while both replicas run
         history = (await first.client.get("/v1/models/credit/runs?limit=100")).json()["runs"]
     ticks = [round(pd.Timestamp(run["started_at"]).timestamp() / interval) for run in history]
     assert len(ticks) >= 4
     assert len(ticks) == len(set(ticks)), f"a tick ran twice: {sorted(ticks)}"
+
+
+async def runs_once_there_are(
+    client: httpx.AsyncClient, count: int, seconds: float
+) -> list[dict[str, Any]]:
+    """The run history once it holds `count` runs, polled within a wall-clock bound."""
+    deadline = time.monotonic() + seconds
+    while True:
+        runs: list[dict[str, object]] = (
+            await client.get("/v1/models/credit/runs?limit=100")
+        ).json()["runs"]
+        if len(runs) >= count or time.monotonic() > deadline:
+            return runs
+        await asyncio.sleep(0.2)
 
 
 async def test_detection_in_a_worker_process(redis_url: str, key_prefix: str) -> None:

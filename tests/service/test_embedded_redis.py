@@ -141,7 +141,7 @@ def test_server_left_by_a_killed_owner_is_replaced(tmp_path: Path, death_signal:
 def test_server_exits_when_its_owner_is_killed(tmp_path: Path) -> None:
     server = run_crashing_owner(tmp_path, "with-death-signal")
 
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30  # generous: a busy machine delays the signal's effect
     while is_running(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_running(server)

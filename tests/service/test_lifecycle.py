@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,12 @@ async def test_scheduler_runs_detection_per_model(redis_url: str, key_prefix: st
     async for harness in start_harness(settings):
         await upload_credit_reference(harness.client)
         await harness.client.post("/v1/models/credit/events", json=credit_events(200, seed=1))
-        for _ in range(100):
+        # the first tick may come before the events (insufficient_data): wait for an ok one
+        deadline = time.monotonic() + 60
+        while True:
             latest = await harness.client.get("/v1/models/credit/runs/latest")
-            if latest.status_code == 200:
+            ok = latest.status_code == 200 and latest.json()["status"] == "ok"
+            if ok or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
         assert latest.status_code == 200
