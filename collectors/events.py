@@ -41,8 +41,9 @@ def parse_timestamp(raw: object, now: float) -> float:
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise RecordError("timestamp", f"not ISO 8601: {raw!r}") from exc
+        except ValueError:
+            # the value is not echoed: errors reach responses, dead letters and logs
+            raise RecordError("timestamp", "not ISO 8601") from None
         if parsed.tzinfo is None:
             raise RecordError("timestamp", "needs a UTC offset, e.g. 2026-11-28T10:00:00Z")
         return parsed.timestamp()
@@ -143,7 +144,7 @@ def normalize_record(record: object, model: str, schema: ModelSchema, now: float
         raise RecordError("record", "must be a JSON object")
     claimed = record.get("model")
     if claimed is not None and claimed != model:
-        raise RecordError("model", f"{claimed!r} does not match the URL's model {model!r}")
+        raise RecordError("model", f"does not match the URL's model {model!r}")
     version = record.get("model_version")
     if version is not None and not isinstance(version, str | int):
         raise RecordError("model_version", "must be a string")

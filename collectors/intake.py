@@ -40,6 +40,8 @@ class IntakeCounter(Protocol):
 class IntakePolicy:
     retention: RetentionPolicy
     label_ttl_seconds: float
+    # hashes the `pii: hash` columns of a schema's PII policy; kept out of reprs and logs
+    pii_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class Intake:
         that has just looked the schema up passes it in."""
         schema = schema or await self.schema(model)
         now = self._clock.now()
-        batch, errors = validate(records, model, schema, now)
+        batch, errors = validate(records, model, schema, now, self._policy.pii_key)
         retention = self._policy.retention
         stored = await self._stores.events.append(model, batch, retention, now)
         await self._stores.rejects.count_rejects(

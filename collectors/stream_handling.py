@@ -8,6 +8,7 @@ at-least-once."""
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import Counter
 from typing import Any
 
@@ -64,7 +65,7 @@ class EntryHandler:
             try:
                 groups.setdefault(route(entry, self._settings.streams), []).append(entry)
             except PoisonEntryError as exc:
-                done.append(await self._dead_letter(entry, str(exc)))
+                done.append(await self._dead_letter(entry, str(exc), model=self._named(entry)))
         for (model, name), members in groups.items():
             done += await self._submit_group(model, name, members)
         await self._ack(done)
@@ -95,7 +96,7 @@ class EntryHandler:
             try:
                 parsed.append((entry, records_of(entry, name)))
             except PoisonEntryError as exc:
-                done.append(await self._dead_letter(entry, str(exc)))
+                done.append(await self._dead_letter(entry, str(exc), model=model))
         if parsed:
             done += await self._submit_records(model, name, parsed)
         return done
@@ -114,7 +115,7 @@ class EntryHandler:
         if not result.errors:
             return [entry for entry, _ in members]
         return [
-            await self._dead_letter_rejected(entry, errors)
+            await self._dead_letter_rejected(model, entry, errors)
             for entry, errors in errors_by_entry(members, result.errors)
         ]
 
@@ -127,19 +128,25 @@ class EntryHandler:
         if isinstance(exc, UnknownModelError):
             reason = str(exc)
         else:  # a bug, a surprise: bounded retries
-            log.error("stream entries of model %s failed", model, exc_info=exc)
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = type(exc).__name__
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            # not the exception's text, nor exc_info: the text may quote a record's values
+            log.error("stream entries of model %s failed: %s\n%s", model, reason, where)
         return [
-            await self._dead_letter(e, f"gave up after {e.deliveries} deliveries: {reason}")
+            await self._dead_letter(
+                e, f"gave up after {e.deliveries} deliveries: {reason}", model=model
+            )
             for e in members
             if self._out_of_retries(e, reason)
         ]
 
-    async def _dead_letter_rejected(self, entry: Entry, errors: list[dict[str, Any]]) -> Entry:
+    async def _dead_letter_rejected(
+        self, model: str, entry: Entry, errors: list[dict[str, Any]]
+    ) -> Entry:
         """The entry, dead-lettered first if any of its records was rejected."""
         if errors:
             noun = "record" if len(errors) == 1 else "records"
-            await self._dead_letter(entry, f"{len(errors)} {noun} rejected", errors)
+            await self._dead_letter(entry, f"{len(errors)} {noun} rejected", errors, model)
         return entry
 
     def _out_of_retries(self, entry: Entry, reason: str) -> bool:
@@ -149,7 +156,11 @@ class EntryHandler:
         return False
 
     async def _dead_letter(
-        self, entry: Entry, reason: str, errors: list[dict[str, Any]] | None = None
+        self,
+        entry: Entry,
+        reason: str,
+        errors: list[dict[str, Any]] | None = None,
+        model: str | None = None,
     ) -> Entry:
         """Written before the entry is acknowledged; returns the entry to acknowledge."""
         letter: dict[str, str] = {
@@ -160,11 +171,30 @@ class EntryHandler:
         }
         if errors:
             letter["errors"] = orjson.dumps(errors).decode()
-        for name, value in (entry.fields or {}).items():
+        fields = entry.fields or {}
+        if await self._has_pii(model):
+            # a PII model's values are never stored raw, here neither: the letter names
+            # the fields it withholds; the entry stays in its stream under its id
+            letter["withheld"] = ",".join(text(name) for name in fields if name != b"model")
+            fields = {name: value for name, value in fields.items() if name == b"model"}
+        for name, value in fields.items():
             letter[f"field:{text(name)}"] = value.decode(errors="replace")
         await self._redis.xadd(self._keys.dead_letters(entry.stream), letter)  # type: ignore[arg-type]
         self._counter.count_stream(entry.stream, "dead_lettered", 1)
         return entry
+
+    def _named(self, entry: Entry) -> str | None:
+        """The model an entry that could not be routed seems to be for, if any."""
+        named = (entry.fields or {}).get(b"model")
+        return self._settings.streams.get(entry.stream) or (text(named) if named else None)
+
+    async def _has_pii(self, model: str | None) -> bool:
+        if not model:
+            return False
+        try:
+            return bool((await self._intake.schema(model)).pii)
+        except UnknownModelError:
+            return False
 
     async def _ack(self, entries: list[Entry]) -> None:
         """Acknowledge after storing (and after dead-lettering): at-least-once."""

@@ -5,6 +5,7 @@ refuses, the per-record path names the field of each error."""
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from collectors.events import RecordError, normalize_record
 from collectors.typed import TypedDecoder
 from core.blocks import EncodedBatch, Layout
 from core.events import Event
-from core.schema import ModelSchema
+from core.schema import ModelSchema, PiiAction, pii_token
 
 RECORDS_PER_SLICE = 100  # validated between turns of the event loop: under a millisecond
 MAX_DECODERS = 256  # one per model schema in use; a reference upload adds one
@@ -43,9 +44,10 @@ def record_error(index: int, exc: RecordError) -> dict[str, Any]:
 
 
 def validate(
-    records: list[object], model: str, schema: ModelSchema, now: float
+    records: list[object], model: str, schema: ModelSchema, now: float, pii_key: bytes | None = None
 ) -> tuple[EncodedBatch, list[dict[str, Any]]]:
     """The accepted records encoded for the store, and an error per rejected one."""
+    records = pseudonymise(records, schema.pii, pii_key)
     layout = layout_for(schema)
     batch = encode_columnar(records, model, schema, layout, now)
     if batch is not None:
@@ -67,6 +69,46 @@ def normalize_all(
         except RecordError as exc:
             errors.append(record_error(index, exc))
     return events, errors
+
+
+def pseudonymise(
+    records: list[object], pii: dict[str, PiiAction], key: bytes | None
+) -> list[object]:
+    """The records with their PII features hashed or dropped, first of all: no path
+    after this one stores, rejects or counts a raw PII value, and a dropped column is
+    neither an unknown field nor a new column. Records that are not objects with a
+    features object pass as they are, to be rejected as a whole."""
+    if not pii:
+        return records
+    return [_pseudonymised(record, pii, key) for record in records]
+
+
+def _pseudonymised(record: object, pii: dict[str, PiiAction], key: bytes | None) -> object:
+    if not isinstance(record, dict):
+        return record
+    features = record.get("features")
+    if not isinstance(features, dict) or pii.keys().isdisjoint(features):
+        return record
+    kept: dict[str, object] = {}
+    for name, value in features.items():
+        action = pii.get(name)
+        if action is None:
+            kept[name] = value
+        elif action == "hash" and _hashable(value):
+            if key is None:  # refused, not stored raw: this replica lacks the key
+                return UnparsableRecord(f"features.{name} is `pii: hash`; no pii_hmac_key here")
+            kept[name] = pii_token(value, key)
+        elif action == "hash":
+            kept[name] = value  # null or not a category: validation rejects it by its type
+    return {**record, "features": kept}
+
+
+def _hashable(value: object) -> bool:
+    """A value the careful path would take as a category, or a finite number (a numeric
+    reference column marked `pii: hash` is hashed from its numbers)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)
 
 
 def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
@@ -97,7 +139,10 @@ class DocumentEncoder:
         record is plainly valid; else None, and the caller takes the careful path. It
         lets the event loop run after every slice of records, so that validating a big
         batch holds up neither requests nor the sending of the batch before it (a
-        stored batch goes out in socket-sized pieces, one per turn of the loop)."""
+        stored batch goes out in socket-sized pieces, one per turn of the loop). A
+        schema with PII columns takes the careful path, which pseudonymises dicts."""
+        if schema.pii:
+            return None
         decoder = self._decoder(schema)
         parts: list[EncodedBatch] = []
         pending: list[Any] = []

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.schema import PiiAction
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -28,6 +30,9 @@ class ModelDefaults(BaseModel):
     multivariate_enabled: bool = True
     multivariate_sample: int = 2000
     multivariate_threshold: float = 0.6
+    # bounds on one run's work and result size, whatever the window holds
+    max_model_versions: int = 10
+    max_findings_per_check: int = 20
 
 
 DriftMethod = str
@@ -57,6 +62,23 @@ DRIFT_METHODS = frozenset(
 )
 
 
+# the ones that compare categories: a `pii: hash` column is one
+CATEGORICAL_METHODS = frozenset(
+    {
+        "TVD",
+        "chisquare",
+        "fisher_exact",
+        "g_test",
+        "hellinger",
+        "jensenshannon",
+        "kl_div",
+        "psi",
+        "z",
+    }
+)
+PII_KEY_MIN_BYTES = 16
+
+
 def _known_method(method: str | None) -> str | None:
     if method is not None and method not in DRIFT_METHODS:
         raise ValueError(f"unknown drift method {method!r}; use one of {sorted(DRIFT_METHODS)}")
@@ -67,11 +89,52 @@ class ColumnDrift(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: DriftMethod | None = None
     threshold: float | None = None
+    # hash: values stored as keyed HMAC tokens, compared as categories; drop: never stored
+    pii: PiiAction | None = None
 
     @field_validator("method")
     @classmethod
     def _method_known(cls, value: str | None) -> str | None:
         return _known_method(value)
+
+    @model_validator(mode="after")
+    def _pii_comparable(self) -> ColumnDrift:
+        """A method the column's values could never meet fails at start, not at a run."""
+        if self.pii == "drop" and (self.method is not None or self.threshold is not None):
+            raise ValueError("a `pii: drop` column is never compared: drop its method/threshold")
+        if self.pii == "hash" and self.method not in {None, *CATEGORICAL_METHODS}:
+            raise ValueError(
+                f"a `pii: hash` column is compared as categorical; {self.method!r} is not "
+                f"a categorical method ({sorted(CATEGORICAL_METHODS)})"
+            )
+        return self
+
+
+def pii_policy(columns: dict[str, ColumnDrift]) -> dict[str, PiiAction]:
+    """The PII columns of a model's YAML, as a reference upload records them."""
+    return {name: column.pii for name, column in columns.items() if column.pii is not None}
+
+
+class PiiKeyError(ValueError):
+    """The models file hashes PII columns but no usable key is set."""
+
+
+def check_pii_key(models: dict[str, ModelConfig], key: bytes | None, setting: str) -> None:
+    """At start-up: a models file that hashes a column needs the key (a replica hashing
+    without it, or with another, would store tokens no other one matches)."""
+    if key is not None and len(key) < PII_KEY_MIN_BYTES:
+        raise PiiKeyError(f"{setting} is shorter than {PII_KEY_MIN_BYTES} bytes")
+    hashed = sorted(
+        f"{model.name}.{column}"
+        for model in models.values()
+        for column, action in pii_policy(model.columns).items()
+        if action == "hash"
+    )
+    if hashed and key is None:
+        raise PiiKeyError(
+            f"the models file marks {', '.join(hashed)} `pii: hash`, but {setting} is not "
+            "set: set it (in the environment, the same secret on every replica)"
+        )
 
 
 class ModelConfig(BaseModel):
@@ -139,6 +202,8 @@ class EffectiveModelConfig(BaseModel):
     multivariate_sample: int
     multivariate_threshold: float
     columns: dict[str, ColumnDrift]
+    max_model_versions: int = 10
+    max_findings_per_check: int = 20
 
 
 def effective_config(defaults: ModelDefaults, model: ModelConfig) -> EffectiveModelConfig:
@@ -162,4 +227,6 @@ def effective_config(defaults: ModelDefaults, model: ModelConfig) -> EffectiveMo
         multivariate_sample=defaults.multivariate_sample,
         multivariate_threshold=pick(model.multivariate_threshold, defaults.multivariate_threshold),
         columns=model.columns,
+        max_model_versions=defaults.max_model_versions,
+        max_findings_per_check=defaults.max_findings_per_check,
     )

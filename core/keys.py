@@ -3,6 +3,11 @@ Redis Cluster keeps one model's keys in one slot."""
 
 from __future__ import annotations
 
+import re
+
+# characters that Redis' glob-style MATCH patterns treat specially
+GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
 
 class Keys:
     def __init__(self, prefix: str) -> None:
@@ -28,6 +33,11 @@ class Keys:
     def _m(self, model: str, suffix: str) -> str:
         return f"{self.prefix}{{{model}}}:{suffix}"
 
+    def model_pattern(self, model: str) -> str:
+        """SCAN MATCH pattern of every key of one model: all under its hash tag (the
+        prefix and the name matched literally)."""
+        return GLOB_SPECIAL.sub(r"\\\1", self._m(model, "")) + "*"
+
     def model(self, model: str) -> str:
         """Hash: schema, active reference version."""
         return self._m(model, "model")
@@ -50,7 +60,9 @@ class Keys:
         return self._m(model, "labels")
 
     def labels_index(self, model: str) -> str:
-        """Sorted set: event id scored by its label's arrival, for expiry."""
+        """Sorted set: labelled event id scored by the event's ingest time in seconds
+        (labels stored before that change: by the label's arrival), for window reads and
+        expiry."""
         return self._m(model, "labels:index")
 
     def references(self, model: str) -> str:

@@ -80,9 +80,15 @@ class VersionComparison(BaseModel):
 
 
 class ModelVersions(BaseModel):
+    """The most frequent versions (the config's max_model_versions, stable included);
+    the rest, when the window held more, only counted together."""
+
     stable: str
     events: dict[str, int]
     candidates: dict[str, VersionComparison]
+    # versions beyond the cap, and their events
+    other_versions: OmittedWhenNone[int] = None
+    other_events: OmittedWhenNone[int] = None
 
 
 class PredictionSection(BaseModel):
@@ -145,6 +151,8 @@ class SchemaChanges(BaseModel):
     missing_columns: list[str] = Field(default_factory=list)
     # fields intake refused as unknown, and how many records sent each
     new_columns: dict[str, int] = Field(default_factory=dict)
+    # unknown fields beyond the cap (max_findings_per_check), left out of new_columns
+    omitted_new_columns: OmittedWhenNone[int] = None
 
 
 class Finding(BaseModel):
@@ -164,6 +172,8 @@ class DataQuality(BaseModel):
     schema_changes: SchemaChanges = Field(default_factory=SchemaChanges, alias="schema")
     findings: list[Finding] = Field(default_factory=list)
     worst_severity: Severity | None = None
+    # findings beyond the cap per check (max_findings_per_check), counted by check
+    omitted_findings: OmittedWhenNone[dict[QualityCheck, int]] = None
 
 
 class Multivariate(BaseModel):

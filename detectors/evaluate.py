@@ -96,6 +96,7 @@ def _prediction_section(
     window: pd.DataFrame,
     schema: ModelSchema,
     policy: DriftPolicy,
+    max_versions: int,
 ) -> PredictionSection:
     section = PredictionSection()
     if schema.prediction and schema.prediction_kind:
@@ -114,7 +115,9 @@ def _prediction_section(
             reference=float(reference_confidence.mean()),
             window=float(window_confidence.mean()),
         )
-    section.versions = compare_versions(as_reference_columns(window, schema), schema, policy)
+    section.versions = compare_versions(
+        as_reference_columns(window, schema), schema, policy, max_versions
+    )
     return section
 
 
@@ -141,8 +144,12 @@ def evaluate(
     run.dataset_drift = (
         None if run.drifted_share is None else run.drifted_share >= config.drift_share
     )
-    run.prediction = _prediction_section(reference, current, window, schema, policy)
-    run.data_quality = data_quality(current, schema, view.profile, rejects)
+    run.prediction = _prediction_section(
+        reference, current, window, schema, policy, config.max_model_versions
+    )
+    run.data_quality = data_quality(
+        current, schema, view.profile, rejects, config.max_findings_per_check
+    )
     run.performance = performance(reference, current, schema, config.min_labeled_events, policy)
     if config.multivariate_enabled:
         run.multivariate = domain_classifier(

@@ -1,6 +1,10 @@
 """Data quality of a window compared with its reference: missing values, unseen
 categories, values outside the reference's range, type mismatches and schema changes.
-Every finding carries a severity."""
+Every finding carries a severity.
+
+Findings are capped per check, and so are the unknown fields listed as new columns:
+records with 10,000 distinct unknown fields once made 10,000 findings and a 4.5 MB
+result. The most severe, then the largest, are kept; the rest are counted."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ MISSING_INCREASE = (0.05, 0.2)
 UNSEEN_SHARE = (0.01, 0.1)
 OUT_OF_RANGE_SHARE = (0.01, 0.1)
 TOP_UNSEEN = 10
+DEFAULT_MAX_FINDINGS = 20
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warning", "critical")
 
 
@@ -135,7 +140,11 @@ def _warning(column: str, check: QualityCheck, count: int, message: str) -> Find
 
 
 def data_quality(
-    window: pd.DataFrame, schema: ModelSchema, profile: ReferenceProfile, rejects: IntakeRejects
+    window: pd.DataFrame,
+    schema: ModelSchema,
+    profile: ReferenceProfile,
+    rejects: IntakeRejects,
+    max_findings_per_check: int = DEFAULT_MAX_FINDINGS,
 ) -> DataQuality:
     columns: dict[str, ColumnQuality] = {}
     findings: list[Finding] = []
@@ -147,14 +156,48 @@ def data_quality(
         message = f"{field_name}: {_records(count)} sent a column the schema lacks"
         findings.append(_warning(field_name, "new_column", count, message))
     missing_columns = [f.column for f in findings if f.check == "missing_column"]
+    kept, omitted = _capped(findings, max_findings_per_check)
+    new_columns = _top_new_columns(rejects.unknown_fields, max_findings_per_check)
     return DataQuality(
         columns=columns,
         schema_changes=SchemaChanges(
-            missing_columns=missing_columns, new_columns=rejects.unknown_fields
+            missing_columns=missing_columns,
+            new_columns=new_columns,
+            omitted_new_columns=len(rejects.unknown_fields) - len(new_columns) or None,
         ),
-        findings=findings,
+        findings=kept,
         worst_severity=_worst(findings),
+        omitted_findings=omitted or None,
     )
+
+
+def _capped(findings: list[Finding], cap: int) -> tuple[list[Finding], dict[QualityCheck, int]]:
+    """At most `cap` findings of each check, the most severe then the largest, and how
+    many of each check were left out. The kept ones stay in the report's order (by
+    column), so that a report under the cap reads as it always did."""
+    by_check: dict[QualityCheck, list[int]] = {}
+    for index, finding in enumerate(findings):
+        by_check.setdefault(finding.check, []).append(index)
+    kept: set[int] = set()
+    omitted: dict[QualityCheck, int] = {}
+    for check, indexes in by_check.items():
+        ranked = sorted(indexes, key=lambda index: _rank(findings[index]))
+        kept.update(ranked[:cap])
+        if len(ranked) > cap:
+            omitted[check] = len(ranked) - cap
+    return [finding for index, finding in enumerate(findings) if index in kept], omitted
+
+
+def _rank(finding: Finding) -> tuple[int, float, str]:
+    return (-SEVERITY_ORDER.index(finding.severity), -finding.value, finding.column)
+
+
+def _top_new_columns(unknown: dict[str, int], cap: int) -> dict[str, int]:
+    """The `cap` fields most records sent (ties by name), in their given order."""
+    if len(unknown) <= cap:
+        return unknown
+    top = set(sorted(unknown, key=lambda name: (-unknown[name], name))[:cap])
+    return {name: count for name, count in unknown.items() if name in top}
 
 
 def _records(count: int) -> str:

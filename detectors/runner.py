@@ -1,23 +1,32 @@
 """Detection runs: the I/O around the pure evaluation. Reads the window, its late
 labels, intake rejects and the reference from Redis; evaluates in the executor (a
-process pool, off the event loop); stores the RunResult."""
+process pool, off the event loop); stores the RunResult.
+
+Runs are bounded: one at a time per model (a manual run joins the model's run in
+flight; a tick that finds one skips), and at most `max_queued_runs` hold a window
+while they wait for or use the executor. A manual run beyond that is refused
+(RunQueueFullError); scheduled ones, one per model at most, wait for a slot."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
+from core.blocks import entry_id_order
 from core.clock import Clock
 from core.config import EffectiveModelConfig
 from core.errors import ReportUnavailableError, UnknownModelError
+from core.redis_types import StreamEntry
 from core.results import KpiComparison, RunResult
 from core.sinks import RunSink, SinkFailureCounter, publish_run
 from core.stores import Stores
@@ -32,6 +41,18 @@ from detectors.window import iso
 
 log = logging.getLogger(__name__)
 REFERENCE_CACHE_SIZE = 8
+# a block's id may be later than its events' ingest time by the clock skew between the
+# replicas that wrote it and the one before (ids only go up): window labels allow this
+CLOCK_SKEW_SECONDS = 60.0
+
+
+class RunQueueFullError(Exception):
+    """`limit` runs are in flight already; a slot frees in about `retry_after` seconds."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(f"{limit} detection runs are already queued or running")
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 class ReferenceBytes:
@@ -79,6 +100,7 @@ class KpiComparer:
 class RunnerSettings:
     kpi_baseline_seconds: float = 7 * 86400
     report_ttl_seconds: float = 86400.0
+    max_queued_runs: int = 4
 
 
 class DetectionRunner:
@@ -105,15 +127,64 @@ class DetectionRunner:
         self._kpis = KpiComparer(stores.kpis, settings.kpi_baseline_seconds)
         self._report_ttl = settings.report_ttl_seconds
         self.references = ReferenceBytes(stores.registry)
+        self._max_queued = settings.max_queued_runs
+        self._slots = asyncio.Semaphore(settings.max_queued_runs)
+        self._in_flight: dict[str, asyncio.Task[RunResult]] = {}
+        self._last_duration = 1.0
+
+    def in_flight(self) -> list[str]:
+        """The models whose run is queued or running in this process."""
+        return sorted(self._in_flight)
+
+    async def run_manual(self, model: str) -> RunResult:
+        """A manual run, or the model's run in flight if there is one (every caller gets
+        the same RunResult). RunQueueFullError when `max_queued_runs` are in flight."""
+        if await self._registry.schema(model) is None:
+            raise UnknownModelError(model)
+        task = self._in_flight.get(model)
+        if task is None:
+            if len(self._in_flight) >= self._max_queued:
+                # a slot frees when any run in flight ends: within about one run
+                raise RunQueueFullError(self._max_queued, max(1, math.ceil(self._last_duration)))
+            task = self._start(model, "manual")
+        # shielded: a caller that goes away leaves the run to the others
+        return await asyncio.shield(task)
 
     async def run_scheduled(self, model: str) -> RunResult | None:
-        """The scheduled run of this tick, unless another replica holds its lease."""
+        """The scheduled run of this tick, unless another replica holds its lease or the
+        model's previous run is still in flight here (then the tick is skipped, logged)."""
+        if model in self._in_flight:  # before the lease: another replica may run the tick
+            log.info("tick of %s skipped: its previous run is still in flight", model)
+            return None
         interval = self._config_for(model).schedule_seconds
         tick = tick_of(self._clock.now(), interval)
         if not await self._stores.lease.acquire(model, tick, ttl_seconds=2 * interval):
             log.debug("tick %s of %s runs on another replica", tick, model)
             return None
-        return await self.run(model, trigger="schedule")
+        if model in self._in_flight:  # a manual run started meanwhile: it covers the tick
+            log.info("tick %s of %s skipped: a manual run is in flight", tick, model)
+            return None
+        return await asyncio.shield(self._start(model, "schedule"))
+
+    def _start(self, model: str, trigger: str) -> asyncio.Task[RunResult]:
+        task = asyncio.create_task(self._slotted_run(model, trigger), name=f"detect:{model}")
+        self._in_flight[model] = task
+
+        def done(finished: asyncio.Task[RunResult]) -> None:
+            if self._in_flight.get(model) is finished:
+                del self._in_flight[model]
+            if not finished.cancelled():
+                finished.exception()  # retrieved: its callers may all have gone away
+
+        task.add_done_callback(done)
+        return task
+
+    async def _slotted_run(self, model: str, trigger: str) -> RunResult:
+        """The run once a slot is free: its window is read then, not while it waits."""
+        async with self._slots:
+            result = await self.run(model, trigger)
+        self._last_duration = result.duration_seconds
+        return result
 
     async def _rejects(self, model: str, since: float, until: float) -> IntakeRejects:
         totals = await self._stores.rejects.rejects_between(model, since, until)
@@ -141,19 +212,10 @@ class DetectionRunner:
         try:
             payload = await self.references.load(model, record.active_version)
             rejects = await self._rejects(model, since, started)
-            labels = await self._window_labels(model, record.schema.prediction is not None)
+            labels = await self._window_labels(model, blocks, record.schema.prediction)
+            evaluation = partial(evaluate_blocks, result, payload, blocks, labels, record.schema)
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self._executor,
-                evaluate_blocks,
-                result,
-                payload,
-                blocks,
-                labels,
-                record.schema,
-                config,
-                rejects,
-            )
+            result = await loop.run_in_executor(self._executor, evaluation, config, rejects)
             result.kpis = await self._kpis.compare(model, since, started)
             result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
@@ -168,8 +230,16 @@ class DetectionRunner:
         await publish_run(self._sinks, result, previous, self._sink_failures)
         return result
 
-    async def _window_labels(self, model: str, has_prediction: bool) -> dict[str, object]:
-        return await self._stores.labels.all_labels(model) if has_prediction else {}
+    async def _window_labels(
+        self, model: str, blocks: list[StreamEntry], prediction: str | None
+    ) -> dict[str, object]:
+        """The labels of events ingested since the window's first block: the window's,
+        and a few more (a capped window starts inside its first block). No upper bound:
+        labels stored by arrival time (see LabelStore) arrive after their events."""
+        if prediction is None or not blocks:
+            return {}
+        since = _block_seconds(blocks[0]) - CLOCK_SKEW_SECONDS
+        return await self._stores.labels.labels_between(model, since)
 
     async def _drift_streak(self, model: str, result: RunResult) -> int:
         if result.status != "ok" or not result.dataset_drift:
@@ -221,6 +291,11 @@ class DetectionRunner:
 
 def _epoch(text: str) -> float:
     return pd.Timestamp(text).timestamp()
+
+
+def _block_seconds(block: StreamEntry) -> float:
+    """When the block was appended: its stream id's milliseconds."""
+    return entry_id_order(block[0].decode())[0] / 1000
 
 
 def _new_run(

@@ -9,7 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from service.config import Settings
+
+log = logging.getLogger("service.cli")
 
 SERVE_OPTIONS: list[tuple[str, type, str]] = [
     ("redis-url", str, "Redis URL; unset starts an embedded Redis"),
@@ -64,7 +68,33 @@ def _stream_option(option: str) -> tuple[str, str]:
     return key, model
 
 
-def serve(settings: Settings) -> None:
+def log_access(settings: Settings) -> None:
+    """Say at start who may use the API: the keys by name, or that it is open."""
+    if settings.api_keys:
+        names = ", ".join(
+            f"{key.name} ({'+'.join(sorted(key.scopes))})" for key in settings.api_keys
+        )
+        log.info("API keys: %s", names)
+    elif settings.allow_anonymous:
+        log.warning(
+            "no API keys and DRIFTMON_ALLOW_ANONYMOUS=true: every route is open to anyone "
+            "who reaches %s",
+            settings.host,
+        )
+    else:
+        log.warning(
+            "no API keys: every route is open, so driftmon serves on loopback (%s) only; set "
+            "DRIFTMON_API_KEYS (or DRIFTMON_API_KEYS_FILE) to serve beyond it",
+            settings.host,
+        )
+
+
+def serve(settings: Settings) -> int:
+    """Run the service; 2 (and why, on stderr) when the bind address needs API keys."""
+    refusal = settings.binding_refusal()
+    if refusal is not None:
+        print(f"driftmon: {refusal}", file=sys.stderr)
+        return 2
     import uvicorn
 
     from service.app import create_app
@@ -72,6 +102,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log_access(settings)
     # one worker per process: prometheus-client has no multiprocess mode here; scale with replicas
     uvicorn.run(
         create_app(settings),
@@ -80,6 +111,7 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         workers=1,
     )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--data-dir", type=Path, default=Path("data/demo"))
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(settings_from(args))
-        return 0
+        try:
+            settings = settings_from(args)
+        except ValidationError as exc:  # the settings hide their values (keys, tokens)
+            print(f"driftmon: invalid settings: {exc}", file=sys.stderr)
+            return 2
+        return serve(settings)
     from service.demo import run_demo
 
     return int(run_demo(data_dir=args.data_dir, port=args.port, keep_serving=args.keep_serving))

@@ -3,25 +3,125 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.config import ModelDefaults
+
+# --- access control: API keys (service/auth.py checks them) ---------------------------------
+
+Scope = Literal["ingest", "read", "admin", "label"]
+MIN_SECRET_LENGTH = 16
+
+
+def key_digest(key: str) -> str:
+    """SHA-256 hex of a key: all that is kept of a configured key, and what a presented
+    key is compared as."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(BaseModel):
+    """One API key: `{"name", "key" | "sha256", "scopes"}`. A plaintext `key` is hashed
+    as it is read and dropped; `sha256` lets a deployment keep no plaintext at all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", repr=False)
+    scopes: frozenset[Scope] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plaintext(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("key" not in data and "sha256" not in data):
+            raise ValueError('each API key needs "key" or "sha256"')
+        if "key" not in data:
+            return {**data, "sha256": str(data["sha256"]).lower()}
+        if "sha256" in data:
+            raise ValueError('give "key" or "sha256", not both')
+        key = data["key"]
+        if not isinstance(key, str) or len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(f'"key" must be a string of {MIN_SECRET_LENGTH} characters or more')
+        rest = {name: value for name, value in data.items() if name != "key"}
+        return {**rest, "sha256": key_digest(key)}
+
+
+API_KEY_LIST = TypeAdapter(list[ApiKey])
+
+
+def read_api_keys_file(path: Path) -> list[ApiKey]:
+    """The keys of a mounted Secret file (the JSON of DRIFTMON_API_KEYS). Errors name the
+    file and the entry, never the file's content."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"DRIFTMON_API_KEYS_FILE {path}: {exc.strerror}") from None
+    try:
+        return API_KEY_LIST.validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise ValueError(f"DRIFTMON_API_KEYS_FILE {path}: {problems}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for loopback addresses and `localhost`; a host name may resolve to anything."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
     """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTMON_", extra="ignore")
+    # an invalid value is not echoed: API keys, tokens and Redis passwords are settings
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTMON_", extra="ignore", hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="Redis 7+ URL; unset starts an embedded Redis under data_dir"
     )
     data_dir: Path = Field(default=Path("./data"), description="embedded Redis data and pidfile")
     key_prefix: str = Field(default="driftmon:", description="prefix of every Redis key")
+    # bounds on every Redis call: a stopped or hung Redis is answered with a 503 in seconds
+    redis_socket_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="longest wait for a Redis reply (a blocking stream read waits its block "
+        "time more); a request that waited this long answers 503",
+    )
+    redis_connect_timeout_seconds: float = Field(
+        default=1.0, gt=0, description="longest wait for a connection to Redis"
+    )
+    redis_retry_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="a refused or dropped Redis connection is retried with backoff this long "
+        "(a restart rides through), then the request answers 503; timeouts are not retried",
+    )
+    redis_retry_after_seconds: int = Field(
+        default=2, ge=1, description="Retry-After of the 503 answered while Redis is unavailable"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     models_file: Path | None = Field(default=None, description="YAML file of model configs")
@@ -44,6 +144,19 @@ class Settings(BaseSettings):
     multivariate_enabled: bool = True
     multivariate_sample: int = Field(default=2000, ge=100, description="rows per side")
     multivariate_threshold: float = Field(default=0.6, gt=0.5, le=1, description="domain AUC")
+    # bounds on the detection side (a window or a flood of requests must not exhaust it)
+    max_model_versions: int = Field(
+        default=10, ge=2, description="model versions compared per run; the rest are counted"
+    )
+    max_findings_per_check: int = Field(
+        default=20, ge=1, description="data-quality findings (and new columns) per check"
+    )
+    max_queued_runs: int = Field(
+        default=4,
+        ge=1,
+        description="runs in flight across models; a manual run beyond gets 429 (scheduled "
+        "ones wait)",
+    )
 
     retention_seconds: float = Field(default=7 * 86400, gt=0, description="event retention age")
     retention_max_events: int = Field(default=1_000_000, gt=0, description="events kept/model")
@@ -51,6 +164,18 @@ class Settings(BaseSettings):
     run_history: int = Field(default=200, gt=0, description="run results kept per model")
     reference_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     events_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # --- PII and reference width (README "Models YAML") ---------------------------------------
+    pii_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="key of the HMAC that pseudonymises `pii: hash` columns: from the "
+        "environment only, kept in memory only, the same on every replica (16+ bytes)",
+    )
+    reference_max_columns: int = Field(
+        default=1000,
+        gt=0,
+        description="columns of a reference upload besides its role and `pii: drop` columns; "
+        "more answer 413 (detection time grows with them)",
+    )
     detection_workers: int = Field(
         default=1, ge=0, description="processes running detections; 0 runs them in a thread"
     )
@@ -117,4 +242,58 @@ class Settings(BaseSettings):
         """What a model without its own YAML entry gets."""
         return ModelDefaults.model_validate(
             self.model_dump(include=set(ModelDefaults.model_fields))
+        )
+
+    # --- access control (service/auth.py; README "Access") -----------------------------------
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='JSON list of {"name", "key" | "sha256", "scopes"}; keys are hashed at '
+        "start and only their hashes kept. None: every route is open (anonymous mode)",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="a file of more keys in the same JSON (a mounted Secret)"
+    )
+    allow_anonymous: bool = Field(
+        default=False, description="serve without API keys on a host other than loopback"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token /metrics accepts besides read keys; set, /metrics needs one",
+    )
+    max_models: int = Field(
+        default=1000, gt=0, description="models at most; creating one more answers 409"
+    )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _usable_token(cls, value: Any) -> Any:
+        token = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if token == "":  # `DRIFTMON_METRICS_TOKEN=` reads as unset
+            return None
+        if isinstance(token, str) and len(token) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be {MIN_SECRET_LENGTH} characters or more")
+        return value
+
+    @model_validator(mode="after")
+    def _merge_api_keys_file(self) -> Settings:
+        from_file = [] if self.api_keys_file is None else read_api_keys_file(self.api_keys_file)
+        # the same entry twice is harmless (settings rebuilt from a dump); a name or a key
+        # given twice with different scopes is ambiguous
+        keys = list(dict.fromkeys([*self.api_keys, *from_file]))
+        for what, values in (("name", [k.name for k in keys]), ("key", [k.sha256 for k in keys])):
+            if len(set(values)) != len(values):
+                raise ValueError(f"API keys: the same {what} is configured twice")
+        self.api_keys = keys
+        return self
+
+    def binding_refusal(self) -> str | None:
+        """Why `host` must not be served: beyond loopback without API keys, unless
+        DRIFTMON_ALLOW_ANONYMOUS says so. None: go ahead."""
+        if self.api_keys or self.allow_anonymous or is_loopback(self.host):
+            return None
+        return (
+            f"refusing to serve on {self.host} without API keys: anyone who reaches it could "
+            "replace references and read every model's data. Set DRIFTMON_API_KEYS (or "
+            "DRIFTMON_API_KEYS_FILE), bind to 127.0.0.1, or set DRIFTMON_ALLOW_ANONYMOUS=true "
+            "to serve without keys anyway"
         )

@@ -17,6 +17,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from core.results import RunResult
@@ -152,6 +153,24 @@ class Metrics:
 
     def count_sink_failure(self, sink: str) -> None:
         self.sink_failures.labels(sink).inc()
+
+    def forget_model(self, model: str) -> None:
+        """Drop the series of a deleted model from every per-process metric with a `model`
+        label (found by looking, so that a metric added later is covered too)."""
+        for metric in vars(self).values():
+            if not isinstance(metric, MetricWrapperBase):
+                continue
+            names = metric._labelnames  # prometheus_client has no public accessor
+            if "model" not in names:
+                continue
+            children = {
+                tuple(sample.labels[name] for name in names)
+                for family in metric.collect()
+                for sample in family.samples
+                if sample.labels.get("model") == model
+            }
+            for labelvalues in children:
+                metric.remove(*labelvalues)
 
 
 class PlainCounter(Collector):

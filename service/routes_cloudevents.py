@@ -1,5 +1,6 @@
-"""KServe and Seldon inference-logger CloudEvents. The loggers never retry and send no
-auth: answer fast, with 200 for anything that is a CloudEvent."""
+"""KServe and Seldon inference-logger CloudEvents. The loggers never retry: answer fast,
+with 200 for anything that is a CloudEvent. With API keys configured they need an
+`ingest` key like any intake (a logger that cannot send one needs a proxy that adds it)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from collectors.cloudevents import CloudEventError, from_http
+from service.auth import require
 from service.http_util import read_capped_body, services_of
 
 router = APIRouter(tags=["intake"])
 
 
-@router.post("/v1/cloudevents")
+@router.post("/v1/cloudevents", dependencies=[require("ingest")])
 async def post_cloudevents(request: Request) -> dict[str, Any]:
     """Binary mode (ce-* headers), structured (application/cloudevents+json) or batch."""
     services = services_of(request)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from collectors.body import BodyError, parse_records
 from core.errors import UnknownModelError
 from core.schema import ModelSchema
+from service.auth import require
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
 from service.state import Services
 
@@ -45,7 +46,7 @@ def _answer(body: dict[str, Any], rejected: int, records: int) -> JSONResponse:
     return JSONResponse(body, status_code=422 if rejected and rejected == records else 202)
 
 
-@router.post("/v1/models/{model}/events", status_code=202)
+@router.post("/v1/models/{model}/events", status_code=202, dependencies=[require("ingest")])
 async def post_events(model: str, request: Request) -> JSONResponse:
     """Prediction logs: one JSON object, a JSON array, or NDJSON. Bad records are
     rejected one by one; the rest are stored before the 202."""
@@ -54,7 +55,7 @@ async def post_events(model: str, request: Request) -> JSONResponse:
     return _answer(result.as_dict(), result.rejected, len(records))
 
 
-@router.post("/v1/models/{model}/labels", status_code=202)
+@router.post("/v1/models/{model}/labels", status_code=202, dependencies=[require("ingest")])
 async def post_labels(model: str, request: Request) -> JSONResponse:
     """Ground truth by event id, arriving after the predictions."""
     services, schema, records = await _known_model_records(model, request)
@@ -62,7 +63,7 @@ async def post_labels(model: str, request: Request) -> JSONResponse:
     return _answer(result.as_dict(), len(result.errors), len(records))
 
 
-@router.post("/v1/models/{model}/kpis", status_code=202)
+@router.post("/v1/models/{model}/kpis", status_code=202, dependencies=[require("ingest")])
 async def post_kpis(model: str, request: Request) -> JSONResponse:
     """Business KPIs as [{"name", "value", "timestamp"}]: kept per model as time series
     and compared per run against the period before the window."""

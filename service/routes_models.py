@@ -6,14 +6,25 @@ import asyncio
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from core.stores.registry import ModelRecord, ReferenceInfo
-from detectors.reference import ReferenceError, ReferenceRoles, prepare_reference, to_parquet
+from core.config import pii_policy
+from core.stores.registry import ModelLimitError, ModelRecord, ReferenceInfo
+from detectors.reference import (
+    PreparedReference,
+    ReferenceError,
+    ReferencePolicy,
+    ReferenceRoles,
+    ReferenceTooWideError,
+    prepare_reference,
+    to_parquet,
+)
+from service.auth import require
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
 from service.state import Services
+from service.wiring import pii_key
 
 router = APIRouter(tags=["models"])
 
@@ -45,7 +56,17 @@ class ReferenceQuery(BaseModel):
         )
 
 
-@router.put("/v1/models/{model}/reference", status_code=201)
+def _too_many_models(exc: ModelLimitError) -> HTTPException:
+    detail = {
+        "error": str(exc),
+        "hint": "delete a model (DELETE /v1/models/{model}) or raise the setting",
+        "setting": "DRIFTMON_MAX_MODELS",
+        "max_models": exc.max_models,
+    }
+    return HTTPException(409, detail=detail)
+
+
+@router.put("/v1/models/{model}/reference", status_code=201, dependencies=[require("admin")])
 async def put_reference(
     model: str, request: Request, query: Annotated[ReferenceQuery, Query()]
 ) -> JSONResponse:
@@ -56,10 +77,7 @@ async def put_reference(
     body = await read_capped_body(
         request, services.settings.reference_max_bytes, "DRIFTMON_REFERENCE_MAX_BYTES"
     )
-    try:
-        prepared = await asyncio.to_thread(prepare_reference, body, query.roles())
-    except ReferenceError as exc:
-        raise HTTPException(400, detail={"field": exc.field, "error": str(exc)}) from exc
+    prepared = await _prepare(services, model, body, query.roles())
     parquet = await asyncio.to_thread(to_parquet, prepared.frame)
     info = ReferenceInfo(
         version=prepared.version,
@@ -69,11 +87,37 @@ async def put_reference(
         ignored=prepared.ignored,
     )
     registry = services.stores.registry
-    created = await registry.put_reference(model, prepared.schema, info, parquet)
+    try:  # a new model beyond DRIFTMON_MAX_MODELS is refused; a new reference never is
+        created = await registry.put_reference(
+            model, prepared.schema, info, parquet, max_models=services.settings.max_models
+        )
+    except ModelLimitError as exc:
+        raise _too_many_models(exc) from exc
     services.metrics.reference_uploads.labels(model).inc()
     services.scheduler.ensure(model, services.config_for(model).schedule_seconds)
     body_out = {"model": model, "created": created, **asdict(info)}
     return JSONResponse(body_out, status_code=201)
+
+
+async def _prepare(
+    services: Services, model: str, body: bytes, roles: ReferenceRoles
+) -> PreparedReference:
+    """The upload parsed under the models file's PII policy and the column cap. The
+    policy is recorded in the schema, so intake on every replica applies it."""
+    settings = services.settings
+    policy = ReferencePolicy(
+        pii=pii_policy(services.config_for(model).columns),
+        pii_key=pii_key(settings),
+        max_columns=settings.reference_max_columns,
+    )
+    try:
+        return await asyncio.to_thread(prepare_reference, body, roles, policy)
+    except ReferenceTooWideError as exc:
+        setting = "DRIFTMON_REFERENCE_MAX_COLUMNS"
+        detail = {"field": exc.field, "error": str(exc), "cap_columns": exc.cap, "setting": setting}
+        raise HTTPException(413, detail=detail) from exc
+    except ReferenceError as exc:
+        raise HTTPException(400, detail={"field": exc.field, "error": str(exc)}) from exc
 
 
 async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
@@ -103,7 +147,7 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", dependencies=[require("read")])
 async def list_models(request: Request) -> dict[str, Any]:
     services = services_of(request)
     models = []
@@ -120,10 +164,23 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"models": models}
 
 
-@router.get("/v1/models/{model}")
+@router.get("/v1/models/{model}", dependencies=[require("read")])
 async def get_model(model: str, request: Request) -> dict[str, Any]:
     services = services_of(request)
     record = await services.stores.registry.get(model)
     if record is None:
         raise unknown_model(model)
     return await _describe(services, record)
+
+
+@router.delete("/v1/models/{model}", status_code=204, dependencies=[require("admin")])
+async def delete_model(model: str, request: Request) -> Response:
+    """Remove the model and everything kept for it (references, events, labels, runs,
+    reports, KPIs), its scheduled detection and its series in this process's metrics."""
+    check_model_name(model)
+    services = services_of(request)
+    if not await services.stores.registry.delete(model):
+        raise unknown_model(model)
+    services.scheduler.unschedule(model)
+    services.metrics.forget_model(model)
+    return Response(status_code=204)

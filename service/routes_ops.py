@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.auth import require_metrics
 from service.http_util import services_of
 from service.metrics_gauges import ModelSnapshot
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[require_metrics()])
 async def metrics(request: Request) -> Response:
     services = services_of(request)
     snapshots = {

@@ -9,22 +9,34 @@ from fastapi.responses import HTMLResponse
 
 from core.errors import ReportUnavailableError, UnknownModelError
 from core.results import RunResult
+from detectors.runner import RunQueueFullError
+from service.auth import require
 from service.http_util import services_of, unknown_model
 
 router = APIRouter(tags=["runs"])
 
 
-@router.post("/v1/models/{model}/runs")
+@router.post("/v1/models/{model}/runs", dependencies=[require("admin")])
 async def run_now(model: str, request: Request) -> RunResult:
+    """Run detection now; joined to the model's run in flight, if any. 429 while
+    DRIFTMON_MAX_QUEUED_RUNS runs are in flight, with Retry-After."""
     services = services_of(request)
     try:
-        result = await services.runner.run(model, trigger="manual")
+        result = await services.runner.run_manual(model)
     except UnknownModelError as exc:
         raise unknown_model(model) from exc
+    except RunQueueFullError as exc:
+        detail = {
+            "error": str(exc),
+            "hint": "retry after the Retry-After seconds, or raise the setting",
+            "setting": "DRIFTMON_MAX_QUEUED_RUNS",
+        }
+        headers = {"Retry-After": str(exc.retry_after)}
+        raise HTTPException(429, detail=detail, headers=headers) from exc
     return result
 
 
-@router.get("/v1/models/{model}/runs")
+@router.get("/v1/models/{model}/runs", dependencies=[require("read")])
 async def list_runs(
     model: str, request: Request, limit: int = Query(20, ge=1, le=1000)
 ) -> dict[str, Any]:
@@ -35,7 +47,7 @@ async def list_runs(
     return {"runs": [run.model_dump() for run in runs]}
 
 
-@router.get("/v1/models/{model}/runs/latest")
+@router.get("/v1/models/{model}/runs/latest", dependencies=[require("read")])
 async def latest_run(model: str, request: Request) -> RunResult:
     services = services_of(request)
     result = await services.stores.runs.latest(model)
@@ -44,7 +56,11 @@ async def latest_run(model: str, request: Request) -> RunResult:
     return result
 
 
-@router.get("/v1/models/{model}/runs/latest/report", response_class=HTMLResponse)
+@router.get(
+    "/v1/models/{model}/runs/latest/report",
+    response_class=HTMLResponse,
+    dependencies=[require("read")],
+)
 async def latest_report(model: str, request: Request) -> HTMLResponse:
     """The report of the newest successful run: a stable link for alerts and dashboards."""
     latest = await services_of(request).stores.runs.latest(model, ok_only=True)
@@ -53,7 +69,7 @@ async def latest_report(model: str, request: Request) -> HTMLResponse:
     return await run_report(model, latest.run_id, request)
 
 
-@router.get("/v1/models/{model}/runs/{run_id}")
+@router.get("/v1/models/{model}/runs/{run_id}", dependencies=[require("read")])
 async def get_run(model: str, run_id: str, request: Request) -> RunResult:
     result = await services_of(request).stores.runs.get(model, run_id)
     if result is None:
@@ -61,7 +77,11 @@ async def get_run(model: str, run_id: str, request: Request) -> RunResult:
     return result
 
 
-@router.get("/v1/models/{model}/runs/{run_id}/report", response_class=HTMLResponse)
+@router.get(
+    "/v1/models/{model}/runs/{run_id}/report",
+    response_class=HTMLResponse,
+    dependencies=[require("read")],
+)
 async def run_report(model: str, run_id: str, request: Request) -> HTMLResponse:
     """Evidently's HTML report of the run, built on first request and cached."""
     try:

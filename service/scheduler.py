@@ -97,11 +97,16 @@ class DetectionScheduler:
         for model, interval in wanted.items():
             self.ensure(model, interval)
         for model in before - wanted.keys():
-            try:
-                self._scheduler.remove_job(JOB_PREFIX + model)
-            except JobLookupError:  # removed by a sync that overlapped this one
-                continue
-            log.info("unscheduled detection of %s: no longer in the registry", model)
+            if self.unschedule(model):
+                log.info("unscheduled detection of %s: no longer in the registry", model)
+
+    def unschedule(self, model: str) -> bool:
+        """Drop the model's job (a deleted model). False when it had none."""
+        try:
+            self._scheduler.remove_job(JOB_PREFIX + model)
+        except JobLookupError:  # never scheduled, or removed by an overlapping sync
+            return False
+        return True
 
     def jobs(self) -> list[str]:
         """Ids of the detection jobs (`detect:<model>`)."""

@@ -32,7 +32,12 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         await asyncio.to_thread(embedded.start)
         url = embedded.url
         log.info("embedded Redis at %s (data in %s)", url, settings.data_dir)
-    redis = connect_redis(url)
+    redis = connect_redis(
+        url,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        connect_timeout=settings.redis_connect_timeout_seconds,
+        retry_seconds=settings.redis_retry_seconds,
+    )
     try:
         await redis.ping()
         yield redis

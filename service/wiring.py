@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from collectors.ce_intake import CloudEventSettings, CloudEventsIntake
 from collectors.intake import Intake, IntakePolicy
 from core.clock import Clock
-from core.config import ModelConfig, load_models_file
+from core.config import ModelConfig, check_pii_key, load_models_file
 from core.keys import Keys
 from core.stores import StoreLimits, Stores
 from core.stores.events import RetentionPolicy
@@ -36,6 +36,7 @@ def build_services(
     keys = Keys(settings.key_prefix)
     stores = open_stores(settings, redis, keys, clock)
     model_configs = load_models_file(settings.models_file)
+    check_pii_key(model_configs, pii_key(settings), "DRIFTMON_PII_HMAC_KEY")
     model_config = partial(config_for, settings, model_configs)
     runner = DetectionRunner(
         stores,
@@ -44,7 +45,10 @@ def build_services(
         model_config,
         sinks=[MetricsSink(metrics)],
         sink_failures=metrics,
-        settings=RunnerSettings(kpi_baseline_seconds=settings.kpi_baseline_seconds),
+        settings=RunnerSettings(
+            kpi_baseline_seconds=settings.kpi_baseline_seconds,
+            max_queued_runs=settings.max_queued_runs,
+        ),
     )
     intake = Intake(stores, clock, metrics, intake_policy(settings))
     scheduler = DetectionScheduler(
@@ -89,7 +93,14 @@ def intake_policy(settings: Settings) -> IntakePolicy:
     return IntakePolicy(
         RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
         settings.label_ttl_seconds,
+        pii_key=pii_key(settings),
     )
+
+
+def pii_key(settings: Settings) -> bytes | None:
+    """The PII HMAC key, held in this process only: never stored, logged or sent."""
+    secret = settings.pii_hmac_key
+    return None if secret is None else secret.get_secret_value().encode()
 
 
 def cloudevent_settings(

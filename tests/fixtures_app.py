@@ -91,3 +91,33 @@ def sample_value(samples: Iterable[Sample], name: str, **labels: str) -> float |
         if sample.name == name and sample.labels == labels:
             return float(sample.value)
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# API keys: settings with keys, and clients that send one
+# ---------------------------------------------------------------------------------------------
+
+
+def api_key(name: str) -> str:
+    """The plaintext of the test key called `name` (16 characters or more, as required)."""
+    return f"test-key-{name}-0123456789abcdef"
+
+
+def keyed_settings(
+    redis_url: str, key_prefix: str, keys: dict[str, list[str]], **overrides: object
+) -> Settings:
+    """harness_settings with API keys: {name: scopes}, each key being `api_key(name)`."""
+    api_keys = [
+        {"name": name, "key": api_key(name), "scopes": scopes} for name, scopes in keys.items()
+    ]
+    return harness_settings(redis_url, key_prefix, api_keys=api_keys, **overrides)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def keyed_client(harness: Harness, headers: dict[str, str]) -> httpx.AsyncClient:
+    """Another client of the harness's app that sends these headers (use `async with`)."""
+    transport = httpx.ASGITransport(app=harness.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://driftmon", headers=headers)

@@ -12,6 +12,32 @@ from core.keys import Keys
 from core.redis_types import optional_bytes, text
 from core.schema import ModelSchema
 
+# KEYS: the model index, the model's hash, its references hash, the reference's data.
+# ARGV: model, most models (0: no cap), version, info JSON, uploaded_at, schema JSON,
+# parquet. One script, so that the cap holds against concurrent uploads of new models.
+# Returns 1 when the model is new, 0 when it existed, -1 when it would be one too many.
+PUT_REFERENCE_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and tonumber(ARGV[2]) > 0
+    and redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return -1
+end
+redis.call('SET', KEYS[4], ARGV[7])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+local created = redis.call('HSETNX', KEYS[2], 'created_at', ARGV[5])
+redis.call('HSET', KEYS[2], 'schema', ARGV[6], 'active', ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[1])
+return created
+"""
+SCAN_COUNT = 500  # keys per SCAN step and per UNLINK
+
+
+class ModelLimitError(Exception):
+    """Creating the model would exceed the cap on models."""
+
+    def __init__(self, model: str, max_models: int) -> None:
+        super().__init__(f"{max_models} models exist, the most allowed: {model!r} is not created")
+        self.max_models = max_models
+
 
 @dataclass
 class ReferenceInfo:
@@ -45,23 +71,58 @@ class ModelRegistry:
         self._clock = clock
         self._schema_cache_seconds = schema_cache_seconds
         self._schemas: dict[str, tuple[float, ModelSchema]] = {}  # model -> (until, schema)
+        self._put_reference = redis.register_script(PUT_REFERENCE_SCRIPT)
 
     async def put_reference(
-        self, model: str, schema: ModelSchema, info: ReferenceInfo, parquet: bytes
+        self,
+        model: str,
+        schema: ModelSchema,
+        info: ReferenceInfo,
+        parquet: bytes,
+        max_models: int | None = None,
     ) -> bool:
-        """Store a reference version and make it active. True when the model is new."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._keys.reference_data(model, info.version), parquet)
-            pipe.hset(self._keys.references(model), info.version, orjson.dumps(asdict(info)))
-            pipe.hsetnx(self._keys.model(model), "created_at", info.uploaded_at)
-            pipe.hset(
-                self._keys.model(model),
-                mapping={"schema": orjson.dumps(schema.to_dict()), "active": info.version},
-            )
-            pipe.sadd(self._keys.models(), model)
-            results = await pipe.execute()
+        """Store a reference version and make it active. True when the model is new;
+        ModelLimitError when it is new and `max_models` models exist."""
+        keys = self._keys
+        outcome = await self._put_reference(
+            keys=[
+                keys.models(),
+                keys.model(model),
+                keys.references(model),
+                keys.reference_data(model, info.version),
+            ],
+            args=[
+                model,
+                max_models or 0,
+                info.version,
+                orjson.dumps(asdict(info)),
+                info.uploaded_at,
+                orjson.dumps(schema.to_dict()),
+                parquet,
+            ],
+        )
+        if outcome == -1:
+            raise ModelLimitError(model, max_models or 0)
         self._schemas.pop(model, None)
-        return bool(results[2])
+        return bool(outcome)
+
+    async def delete(self, model: str) -> bool:
+        """Remove the model from the index, then every key under its hash tag (SCAN, never
+        KEYS: Redis keeps serving meanwhile). True when there was anything to remove."""
+        indexed = await self._redis.srem(self._keys.models(), model)
+        self._schemas.pop(model, None)
+        removed = 0
+        batch: list[bytes] = []
+        async for key in self._redis.scan_iter(
+            match=self._keys.model_pattern(model), count=SCAN_COUNT
+        ):
+            batch.append(key)
+            if len(batch) == SCAN_COUNT:
+                removed += await self._redis.unlink(*batch)
+                batch = []
+        if batch:
+            removed += await self._redis.unlink(*batch)
+        return bool(indexed or removed)
 
     async def names(self) -> list[str]:
         members = await self._redis.smembers(self._keys.models())
