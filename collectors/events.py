@@ -7,13 +7,31 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.events import Event, Value
 from core.schema import ModelSchema
 
-MAX_EVENT_ID_LENGTH = 256
+MAX_VALUE_LENGTH = 256
+EPOCH_2000 = 946_684_800.0  # 2000-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """Bounds on what one record may hold, so that one record cannot make Redis, the
+    window or the metrics carry megabytes of text or a time no window will ever reach.
+    The service fills them from its settings (their names are in the errors)."""
+
+    # event ids, model versions, categorical values and class names, in characters
+    max_value_length: int = MAX_VALUE_LENGTH
+    not_before: float = EPOCH_2000
+    # None: no bound after `now`, which only the caller knows to be the real clock
+    max_future_seconds: float | None = None
+
+
+DEFAULT_LIMITS = RecordLimits()
 
 
 RejectReason = Literal["invalid", "type_mismatch", "unknown_field"]
@@ -28,13 +46,30 @@ class RecordError(ValueError):
         self.reason = reason
 
 
-def parse_timestamp(raw: object, now: float) -> float:
+def parse_timestamp(raw: object, now: float, limits: RecordLimits = DEFAULT_LIMITS) -> float:
+    """Epoch seconds of a record's time (absent: `now`), within the limits."""
     if raw is None:
         return now
+    seconds = _epoch_seconds(raw)
+    if seconds < limits.not_before:
+        earliest = datetime.fromtimestamp(limits.not_before, UTC).isoformat()
+        raise RecordError("timestamp", f"before {earliest} (DRIFTMON_TIMESTAMP_NOT_BEFORE)")
+    ahead = limits.max_future_seconds
+    if ahead is not None and seconds > now + ahead:
+        message = f"more than {ahead:g} s in the future (DRIFTMON_TIMESTAMP_MAX_FUTURE_SECONDS)"
+        raise RecordError("timestamp", message)
+    return seconds
+
+
+def _epoch_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise RecordError("timestamp", "must be an ISO 8601 string or epoch seconds")
     if isinstance(raw, int | float):
-        if not math.isfinite(raw):
+        try:
+            finite = math.isfinite(raw)
+        except OverflowError:  # an integer beyond any float
+            finite = False
+        if not finite:
             raise RecordError("timestamp", "must be finite")
         # epoch milliseconds are common in logs; no real event is from year 5138
         return float(raw) / 1000.0 if raw > 1e11 else float(raw)
@@ -61,35 +96,43 @@ def _number(raw: object, where: str) -> float | None:
     return float(raw)
 
 
-def _category(raw: object, where: str) -> str | None:
+def capped(text: str, where: str, limits: RecordLimits) -> str:
+    """The text, unless it is longer than the limit (the text itself is not echoed)."""
+    if len(text) > limits.max_value_length:
+        message = f"longer than {limits.max_value_length} characters (DRIFTMON_MAX_VALUE_LENGTH)"
+        raise RecordError(where, message)
+    return text
+
+
+def _category(raw: object, where: str, limits: RecordLimits) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        return raw
+        return capped(raw, where, limits)
     # integer codes (zip codes, class ids) are categories too; floats are not
     if isinstance(raw, bool):
         return "True" if raw else "False"
     if isinstance(raw, int):
-        return str(raw)
+        return capped(str(raw), where, limits)
     kind = type(raw).__name__
     raise RecordError(where, f"must be a string (categorical), got {kind}", "type_mismatch")
 
 
-def _event_id(raw: object) -> str:
-    if raw is None:
-        return uuid.uuid4().hex
+def event_id_text(raw: object, limits: RecordLimits) -> str:
+    """A given event id (a string, or an integer taken as its digits) as stored."""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise RecordError("event_id", "must be a string")
     text = str(raw)
-    if not text or len(text) > MAX_EVENT_ID_LENGTH or not text.isprintable():
-        raise RecordError("event_id", f"must be 1-{MAX_EVENT_ID_LENGTH} printable characters")
-    return text
+    if not text or not text.isprintable():
+        raise RecordError("event_id", "must be a non-empty string of printable characters")
+    return capped(text, "event_id", limits)
 
 
-def _features(raw: object, schema: ModelSchema) -> dict[str, Value]:
+def _features(raw: object, schema: ModelSchema, limits: RecordLimits) -> dict[str, Value]:
     if not isinstance(raw, dict):
         raise RecordError("features", "must be an object of feature name to value")
     kinds = schema.features
+    longest = limits.max_value_length
     out: dict[str, Value] = {}
     for name, value in raw.items():
         kind = kinds.get(name)
@@ -97,7 +140,7 @@ def _features(raw: object, schema: ModelSchema) -> dict[str, Value]:
         # tested by exact type first, everything else takes the careful path
         kind_of_value = type(value)
         if (kind == "numerical" and kind_of_value is float and -math.inf < value < math.inf) or (
-            kind == "categorical" and kind_of_value is str
+            kind == "categorical" and kind_of_value is str and len(value) <= longest
         ):
             out[name] = value
         elif kind is None:
@@ -106,20 +149,20 @@ def _features(raw: object, schema: ModelSchema) -> dict[str, Value]:
         elif kind == "numerical":
             out[name] = _number(value, f"features.{name}")
         else:
-            out[name] = _category(value, f"features.{name}")
+            out[name] = _category(value, f"features.{name}", limits)
     return out
 
 
-def _target(raw: object, schema: ModelSchema, where: str) -> Value:
+def _target(raw: object, schema: ModelSchema, where: str, limits: RecordLimits) -> Value:
     """A prediction or a label: the kind of the reference's prediction column."""
     if schema.prediction_kind == "numerical":
         return _number(raw, where)
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
-    return _category(raw, where)
+    return _category(raw, where, limits)
 
 
-def _scores(record: dict[str, Any], schema: ModelSchema) -> dict[str, float]:
+def _scores(record: dict[str, Any], schema: ModelSchema, limits: RecordLimits) -> dict[str, float]:
     raw = record.get("scores")
     single = record.get("score")
     if raw is None and single is None:
@@ -132,13 +175,21 @@ def _scores(record: dict[str, Any], schema: ModelSchema) -> dict[str, float]:
         raise RecordError("scores", "must be an object of class to probability")
     out: dict[str, float] = {}
     for cls, value in raw.items():
-        number = _number(value, f"scores.{cls}")
+        # a class name over the limit is not echoed in the field name either
+        cls_name = capped(str(cls), "scores", limits)
+        number = _number(value, f"scores.{cls_name}")
         if number is not None:
-            out[str(cls)] = number
+            out[cls_name] = number
     return out
 
 
-def normalize_record(record: object, model: str, schema: ModelSchema, now: float) -> Event:
+def normalize_record(
+    record: object,
+    model: str,
+    schema: ModelSchema,
+    now: float,
+    limits: RecordLimits = DEFAULT_LIMITS,
+) -> Event:
     """Turn one submitted record into an Event, or raise RecordError naming the field."""
     if not isinstance(record, dict):
         raise RecordError("record", "must be a JSON object")
@@ -148,12 +199,13 @@ def normalize_record(record: object, model: str, schema: ModelSchema, now: float
     version = record.get("model_version")
     if version is not None and not isinstance(version, str | int):
         raise RecordError("model_version", "must be a string")
+    raw_id = record.get("event_id")
     return Event(
-        event_id=_event_id(record.get("event_id")),
-        timestamp=parse_timestamp(record.get("timestamp"), now),
-        model_version=None if version is None else str(version),
-        features=_features(record.get("features"), schema),
-        prediction=_target(record.get("prediction"), schema, "prediction"),
-        scores=_scores(record, schema),
-        label=_target(record.get("label"), schema, "label"),
+        event_id=uuid.uuid4().hex if raw_id is None else event_id_text(raw_id, limits),
+        timestamp=parse_timestamp(record.get("timestamp"), now, limits),
+        model_version=None if version is None else capped(str(version), "model_version", limits),
+        features=_features(record.get("features"), schema, limits),
+        prediction=_target(record.get("prediction"), schema, "prediction", limits),
+        scores=_scores(record, schema, limits),
+        label=_target(record.get("label"), schema, "label", limits),
     )

@@ -23,6 +23,9 @@ from core.stores import Stores
 from core.stores.events import RetentionPolicy
 from core.stores.kpis import KpiPoint
 
+# an answer names the first errors only: a body of 100k bad records must not echo 100k
+MAX_ERRORS_ANSWERED = 100
+
 
 class IntakeCounter(Protocol):
     """Where intake outcomes are counted (the service's Prometheus metrics)."""
@@ -54,7 +57,7 @@ class IntakeResult:
     def rejected(self) -> int:
         return len(self.errors)
 
-    def as_dict(self, max_errors: int = 100) -> dict[str, Any]:
+    def as_dict(self, max_errors: int = MAX_ERRORS_ANSWERED) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
@@ -69,16 +72,22 @@ class LabelResult:
     unknown: int
     errors: list[dict[str, Any]]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, max_errors: int = MAX_ERRORS_ANSWERED) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "unknown": self.unknown,
             "rejected": len(self.errors),
-            "errors": self.errors,
+            "errors": self.errors[:max_errors],
         }
 
 
 class Intake:
+    @property
+    def pii_key(self) -> bytes | None:
+        """The key that pseudonymises `pii: hash` columns (collectors that keep records
+        before intake, like the CloudEvents join, apply it too)."""
+        return self._policy.pii_key
+
     def __init__(
         self, stores: Stores, clock: Clock, counter: IntakeCounter, policy: IntakePolicy
     ) -> None:

@@ -6,11 +6,13 @@ into dicts would. Whatever it refuses, an invalid record or an unusual but valid
 (integer event ids, category codes as numbers, a missing event id), makes it return
 None, and the caller parses the documents into dicts and takes the columnar
 and per-record paths, which name the field of each error. Every path produces the
-same bytes for the same valid input (tested)."""
+same bytes for the same valid input (tested). Texts over the length limit fail the
+record types themselves (msgspec checks lengths while it parses): refused here, named
+there."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -19,10 +21,11 @@ from collectors.columnar import (
     CarefulPathError,
     event_id_column,
     require,
+    require_short,
     score_column,
     timestamp_column,
 )
-from collectors.events import RecordError
+from collectors.events import DEFAULT_LIMITS, RecordError, RecordLimits
 from core.blocks import EncodedBatch, Layout, encode_rows
 from core.schema import ModelSchema
 
@@ -33,10 +36,13 @@ class TypedDecoder:
     """Record types for one schema; building them costs about a millisecond, so the
     caller keeps one per schema."""
 
-    def __init__(self, schema: ModelSchema, layout: Layout) -> None:
+    def __init__(
+        self, schema: ModelSchema, layout: Layout, limits: RecordLimits = DEFAULT_LIMITS
+    ) -> None:
         self._schema = schema
         self._layout = layout
-        record = _record_type(schema, layout)
+        self._limits = limits
+        record = _record_type(schema, layout, limits.max_value_length)
         self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(record)
         self._many: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[record])  # type: ignore[valid-type]
 
@@ -60,13 +66,14 @@ class TypedDecoder:
         """The record types already hold every value to its JSON type (and JSON has no
         infinities): what is left to check spans records, or is about text."""
         require({record.model for record in records} <= {None, model})
-        event_ids = event_id_column([record.event_id for record in records])
+        longest = self._limits.max_value_length
+        event_ids = event_id_column([record.event_id for record in records], longest)
         values = list(map(msgspec.structs.astuple, [record.features for record in records]))
         width = len(self._layout.numerical)
         numbers = np.array([row[:width] for row in values], dtype="float64")
         rows = encode_rows(
             event_ids,
-            timestamp_column([record.timestamp for record in records], now),
+            timestamp_column([record.timestamp for record in records], now, self._limits),
             [record.model_version for record in records],
             self._targets([record.prediction for record in records]),
             self._scores(records),
@@ -78,7 +85,9 @@ class TypedDecoder:
     def _targets(self, values: list[Any]) -> list[Any]:
         if self._schema.prediction_kind == "numerical":
             return values
-        return [str(value) if type(value) is int else value for value in values]
+        texts = [str(value) if type(value) is int else value for value in values]
+        require_short(texts, self._limits.max_value_length)  # class ids given as integers
+        return texts
 
     def _scores(self, records: list[Any]) -> list[dict[str, float] | None]:
         maps = [record.scores for record in records]
@@ -86,16 +95,18 @@ class TypedDecoder:
             positive = self._schema.positive_class or "1"
             singles = [record.score for record in records]
             return [None if value is None else {positive: value} for value in singles]
-        return score_column(maps, [record.score for record in records], self._schema)
+        singles = [record.score for record in records]
+        return score_column(maps, singles, self._schema, self._limits.max_value_length)
 
 
-def _record_type(schema: ModelSchema, layout: Layout) -> type:
+def _record_type(schema: ModelSchema, layout: Layout, longest: int) -> type:
     """A record as intake takes it, with the features in layout order (numbers first)
     under Python-safe attribute names; unknown features are refused, unknown record
     fields ignored, as on the careful path."""
+    text: Any = Annotated[str, msgspec.Meta(max_length=longest)]
     names = [*layout.numerical, *layout.categorical]
     kinds: list[Any] = [float | None] * len(layout.numerical)
-    kinds += [str | None] * len(layout.categorical)
+    kinds += [text | None] * len(layout.categorical)
     features = msgspec.defstruct(
         "Features",
         [(f"f{i}", kind, None) for i, kind in enumerate(kinds)],
@@ -103,18 +114,18 @@ def _record_type(schema: ModelSchema, layout: Layout) -> type:
         forbid_unknown_fields=True,
         gc=False,
     )
-    target: Any = float | None if schema.prediction_kind == "numerical" else str | int | None
+    target: Any = float | None if schema.prediction_kind == "numerical" else text | int | None
     return msgspec.defstruct(
         "Record",
         [
-            ("event_id", str),
+            ("event_id", text),
             ("features", features),
             ("model", str | None, None),
             ("timestamp", float | str | None, None),
-            ("model_version", str | None, None),
+            ("model_version", text | None, None),
             ("prediction", target, None),
             ("score", float | None, None),
-            ("scores", dict[str, float | None] | None, None),
+            ("scores", dict[text, float | None] | None, None),
             ("label", target, None),
         ],
         gc=False,

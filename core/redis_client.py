@@ -50,15 +50,16 @@ def connect_redis(
     blocking stream read, XREAD(GROUP) ... BLOCK ms, that long more; BLOCK 0 waits as
     long as it asked to). A refused or dropped connection (a restarting Redis, one
     still loading its data) is retried with backoff, 0.05 s doubling up to 0.25 s,
-    until `retry_seconds` have passed since the call began. A timeout is not retried:
-    a hung Redis would make every retry wait the whole timeout again.
+    until `retry_seconds` have passed since the retries began. A timeout is not
+    retried: against a hung Redis every retry would wait the whole timeout again.
 
     Worst case of one call: a stopped Redis refuses at once, so the call fails after
-    `retry_seconds`; a hung one fails after `socket_timeout` (plus `connect_timeout`
-    on a fresh connection). A call whose connection breaks after a reply was under way
-    adds that wait to the retries: at most `retry_seconds + connect_timeout +
-    2 * socket_timeout` (with the defaults 5 s), and so with the retries nested inside
-    redis-py's connect: a nested retry ends by the outer deadline, never after."""
+    `retry_seconds` (1 s by default); a hung one after `socket_timeout`, plus
+    `connect_timeout` on a fresh connection (3 s), since a timeout ends the call. A
+    flapping Redis can take a call through both of its retry loops, connecting and
+    then the command, each ending `retry_seconds` after it began plus the attempt
+    under way: at most 2 * (retry_seconds + connect_timeout + socket_timeout), 8 s by
+    default. (A slow Redis that does answer is bounded per reply, not per call.)"""
     pool = ConnectionPool.from_url(
         url,
         retry=DeadlineRetry(retry_seconds),

@@ -14,7 +14,6 @@ import logging
 import math
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,20 +26,17 @@ from core.clock import Clock
 from core.config import EffectiveModelConfig
 from core.errors import ReportUnavailableError, UnknownModelError
 from core.redis_types import StreamEntry
-from core.results import KpiComparison, RunResult
+from core.results import RunResult
 from core.sinks import RunSink, SinkFailureCounter, publish_run
 from core.stores import Stores
-from core.stores.kpis import KpiStore
 from core.stores.lease import tick_of
-from core.stores.registry import ModelRegistry
-from detectors.evaluate import ReferencePayload, evaluate_blocks
-from detectors.kpis import compare_kpi
+from detectors.evaluate import evaluate_blocks
+from detectors.inputs import KpiComparer, ReferenceBytes
 from detectors.quality import IntakeRejects
 from detectors.report import WindowTrimmedError, report_html_for
 from detectors.window import iso
 
 log = logging.getLogger(__name__)
-REFERENCE_CACHE_SIZE = 8
 # a block's id may be later than its events' ingest time by the clock skew between the
 # replicas that wrote it and the one before (ids only go up): window labels allow this
 CLOCK_SKEW_SECONDS = 60.0
@@ -53,47 +49,6 @@ class RunQueueFullError(Exception):
         super().__init__(f"{limit} detection runs are already queued or running")
         self.limit = limit
         self.retry_after = retry_after
-
-
-class ReferenceBytes:
-    """Each reference version is fetched from Redis once per process."""
-
-    def __init__(self, registry: ModelRegistry, size: int = REFERENCE_CACHE_SIZE) -> None:
-        self._registry = registry
-        self._size = size
-        self._payloads: OrderedDict[tuple[str, str], ReferencePayload] = OrderedDict()
-
-    async def load(self, model: str, version: str) -> ReferencePayload:
-        key = (model, version)
-        if key not in self._payloads:
-            data = await self._registry.reference_bytes(model, version)
-            if data is None:
-                raise UnknownModelError(model, f"reference {version} of model {model!r} is missing")
-            self._payloads[key] = ReferencePayload(version, data)
-            if len(self._payloads) > self._size:
-                self._payloads.popitem(last=False)
-        self._payloads.move_to_end(key)
-        return self._payloads[key]
-
-    def forget(self, model: str, version: str) -> None:
-        self._payloads.pop((model, version), None)
-
-
-class KpiComparer:
-    """Each KPI's window against the period just before it."""
-
-    def __init__(self, store: KpiStore, baseline_seconds: float) -> None:
-        self._store = store
-        self._baseline = baseline_seconds
-
-    async def compare(self, model: str, since: float, until: float) -> dict[str, KpiComparison]:
-        out: dict[str, KpiComparison] = {}
-        for name in await self._store.names(model):
-            window = await self._store.series(model, name, since, until)
-            baseline = await self._store.series(model, name, since - self._baseline, f"({since}")
-            if window or baseline:
-                out[name] = compare_kpi(window, baseline)
-        return out
 
 
 @dataclass(frozen=True)

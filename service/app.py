@@ -27,6 +27,7 @@ from service import (
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.executor import detection_executor
+from service.limits import BoundedBodies
 from service.metrics import Metrics
 from service.tasks import open_redis, running_stream_consumer, unmatched_halves_sweeper
 from service.wiring import build_services
@@ -69,6 +70,7 @@ def create_app(
     for module in (routes_intake, routes_cloudevents, routes_models, routes_runs, routes_ops):
         app.include_router(module.router)
     install_error_handlers(app, settings.redis_retry_after_seconds)
+    app.add_middleware(BoundedBodies)  # body bytes in flight and read time (service/limits.py)
     return app
 
 

@@ -98,6 +98,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.limits import connection_bounds
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -110,6 +111,7 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         workers=1,
+        **connection_bounds(settings),  # slow or oversized request heads: service/limits.py
     )
     return 0
 

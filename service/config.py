@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collectors.events import RecordLimits
 from core.config import ModelDefaults
 
 # --- access control: API keys (service/auth.py checks them) ---------------------------------
@@ -144,7 +147,7 @@ class Settings(BaseSettings):
     multivariate_enabled: bool = True
     multivariate_sample: int = Field(default=2000, ge=100, description="rows per side")
     multivariate_threshold: float = Field(default=0.6, gt=0.5, le=1, description="domain AUC")
-    # bounds on the detection side (a window or a flood of requests must not exhaust it)
+    # --- detection bounds: a window's content or a flood of runs must not exhaust it ----------
     max_model_versions: int = Field(
         default=10, ge=2, description="model versions compared per run; the rest are counted"
     )
@@ -296,4 +299,52 @@ class Settings(BaseSettings):
             "replace references and read every model's data. Set DRIFTMON_API_KEYS (or "
             "DRIFTMON_API_KEYS_FILE), bind to 127.0.0.1, or set DRIFTMON_ALLOW_ANONYMOUS=true "
             "to serve without keys anyway"
+        )
+
+    # --- bounded intake: what one record, one body, one connection may hold -------------------
+    max_value_length: int = Field(
+        default=256,
+        ge=1,
+        description="characters of an event id, model_version, categorical value or class "
+        "name; a record with a longer one is rejected",
+    )
+    timestamp_not_before: AwareDatetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC), description="a record timed earlier is rejected"
+    )
+    timestamp_max_future_seconds: float = Field(
+        default=86400.0, gt=0, description="a record timed further ahead of now is rejected"
+    )
+    dedup_max_ids: int = Field(
+        default=100_000,
+        gt=0,
+        description="event ids kept per model for idempotency besides those of stored events; "
+        "a duplicate arriving after its id was dropped is stored again",
+    )
+    max_body_bytes_in_flight: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="request body bytes held across all requests, from reading to answering; "
+        "a body that does not fit within body_wait_seconds answers 503",
+    )
+    body_wait_seconds: float = Field(
+        default=2.0, ge=0, description="how long a body may wait for room in that budget"
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a body not received in full within this answers 408"
+    )
+    header_read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a connection is closed when a request's head (line and headers) has not "
+        "arrived this long after the connection opened or after its last answer",
+    )
+    max_head_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="a longer request head answers 400 and is closed"
+    )
+
+    def record_limits(self) -> RecordLimits:
+        return RecordLimits(
+            max_value_length=self.max_value_length,
+            not_before=self.timestamp_not_before.timestamp(),
+            max_future_seconds=self.timestamp_max_future_seconds,
         )

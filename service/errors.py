@@ -1,4 +1,4 @@
-"""A Redis that is down, hung or refusing writes answers every request with a 503.
+"""While Redis is down, hung or refusing writes, every request is answered with a 503.
 
 The client gives up within seconds (core/redis_client.py); what it raises reaches these
 handlers from any route, and the caller gets a 503 with a Retry-After and the API's

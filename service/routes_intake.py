@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from collectors.body import BodyError, parse_records
+from collectors.body import BodyError, parse_records_off_loop
+from collectors.intake import MAX_ERRORS_ANSWERED
 from core.errors import UnknownModelError
 from core.schema import ModelSchema
+from service import openapi
 from service.auth import require
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
 from service.state import Services
@@ -22,7 +24,7 @@ async def _records(request: Request, services: Services) -> list[object]:
         request, services.settings.events_max_bytes, "DRIFTMON_EVENTS_MAX_BYTES"
     )
     try:
-        return parse_records(body, request.headers.get("content-type", ""))
+        return await parse_records_off_loop(body, request.headers.get("content-type", ""))
     except BodyError as exc:
         raise HTTPException(400, detail={"field": "body", "error": str(exc)}) from exc
 
@@ -46,7 +48,13 @@ def _answer(body: dict[str, Any], rejected: int, records: int) -> JSONResponse:
     return JSONResponse(body, status_code=422 if rejected and rejected == records else 202)
 
 
-@router.post("/v1/models/{model}/events", status_code=202, dependencies=[require("ingest")])
+@router.post(
+    "/v1/models/{model}/events",
+    status_code=202,
+    dependencies=[require("ingest")],
+    responses=openapi.intake_responses(openapi.EventsAccepted),
+    openapi_extra=openapi.EVENTS_BODY,
+)
 async def post_events(model: str, request: Request) -> JSONResponse:
     """Prediction logs: one JSON object, a JSON array, or NDJSON. Bad records are
     rejected one by one; the rest are stored before the 202."""
@@ -55,7 +63,13 @@ async def post_events(model: str, request: Request) -> JSONResponse:
     return _answer(result.as_dict(), result.rejected, len(records))
 
 
-@router.post("/v1/models/{model}/labels", status_code=202, dependencies=[require("ingest")])
+@router.post(
+    "/v1/models/{model}/labels",
+    status_code=202,
+    dependencies=[require("ingest")],
+    responses=openapi.intake_responses(openapi.LabelsAccepted),
+    openapi_extra=openapi.LABELS_BODY,
+)
 async def post_labels(model: str, request: Request) -> JSONResponse:
     """Ground truth by event id, arriving after the predictions."""
     services, schema, records = await _known_model_records(model, request)
@@ -63,11 +77,21 @@ async def post_labels(model: str, request: Request) -> JSONResponse:
     return _answer(result.as_dict(), len(result.errors), len(records))
 
 
-@router.post("/v1/models/{model}/kpis", status_code=202, dependencies=[require("ingest")])
+@router.post(
+    "/v1/models/{model}/kpis",
+    status_code=202,
+    dependencies=[require("ingest")],
+    responses=openapi.intake_responses(openapi.KpisAccepted),
+    openapi_extra=openapi.KPIS_BODY,
+)
 async def post_kpis(model: str, request: Request) -> JSONResponse:
     """Business KPIs as [{"name", "value", "timestamp"}]: kept per model as time series
     and compared per run against the period before the window."""
     services, schema, records = await _known_model_records(model, request)
     result = await services.intake.submit_kpis(model, records, source="http", schema=schema)
-    body = {"accepted": result.accepted, "rejected": result.rejected, "errors": result.errors}
+    body = {
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "errors": result.errors[:MAX_ERRORS_ANSWERED],
+    }
     return _answer(body, result.rejected, len(records))

@@ -21,6 +21,7 @@ from detectors.reference import (
     prepare_reference,
     to_parquet,
 )
+from service import openapi
 from service.auth import require
 from service.http_util import check_model_name, read_capped_body, services_of, unknown_model
 from service.state import Services
@@ -66,7 +67,13 @@ def _too_many_models(exc: ModelLimitError) -> HTTPException:
     return HTTPException(409, detail=detail)
 
 
-@router.put("/v1/models/{model}/reference", status_code=201, dependencies=[require("admin")])
+@router.put(
+    "/v1/models/{model}/reference",
+    status_code=201,
+    dependencies=[require("admin")],
+    responses=openapi.responses(400, 409, 413, 422, ok={201: openapi.ReferenceUploaded}),
+    openapi_extra=openapi.REFERENCE_BODY,
+)
 async def put_reference(
     model: str, request: Request, query: Annotated[ReferenceQuery, Query()]
 ) -> JSONResponse:
@@ -147,7 +154,12 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models", dependencies=[require("read")])
+@router.get(
+    "/v1/models",
+    dependencies=[require("read")],
+    response_model=None,
+    responses=openapi.responses(ok={200: openapi.ModelList}),
+)
 async def list_models(request: Request) -> dict[str, Any]:
     services = services_of(request)
     models = []
@@ -164,7 +176,12 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"models": models}
 
 
-@router.get("/v1/models/{model}", dependencies=[require("read")])
+@router.get(
+    "/v1/models/{model}",
+    dependencies=[require("read")],
+    response_model=None,
+    responses=openapi.responses(404, ok={200: openapi.ModelDescription}),
+)
 async def get_model(model: str, request: Request) -> dict[str, Any]:
     services = services_of(request)
     record = await services.stores.registry.get(model)
@@ -173,7 +190,12 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
     return await _describe(services, record)
 
 
-@router.delete("/v1/models/{model}", status_code=204, dependencies=[require("admin")])
+@router.delete(
+    "/v1/models/{model}",
+    status_code=204,
+    dependencies=[require("admin")],
+    responses=openapi.responses(404, 422),
+)
 async def delete_model(model: str, request: Request) -> Response:
     """Remove the model and everything kept for it (references, events, labels, runs,
     reports, KPIs), its scheduled detection and its series in this process's metrics."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service import openapi
 from service.auth import require_metrics
 from service.http_util import services_of
 from service.metrics_gauges import ModelSnapshot
@@ -13,7 +14,12 @@ from service.metrics_gauges import ModelSnapshot
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", dependencies=[require_metrics()])
+@router.get(
+    "/metrics",
+    dependencies=[require_metrics()],
+    response_class=PlainTextResponse,
+    responses=openapi.responses(by_reference=True),
+)
 async def metrics(request: Request) -> Response:
     services = services_of(request)
     snapshots = {
@@ -28,12 +34,12 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=openapi.Health)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=openapi.READINESS)
 async def readyz(request: Request) -> JSONResponse:
     """Redis answers, and the stream consumer runs (when streams are configured): a
     replica whose consumer is down between restarts is taken out of rotation."""

@@ -10,13 +10,18 @@ from fastapi.responses import HTMLResponse
 from core.errors import ReportUnavailableError, UnknownModelError
 from core.results import RunResult
 from detectors.runner import RunQueueFullError
+from service import openapi
 from service.auth import require
 from service.http_util import services_of, unknown_model
 
 router = APIRouter(tags=["runs"])
 
 
-@router.post("/v1/models/{model}/runs", dependencies=[require("admin")])
+@router.post(
+    "/v1/models/{model}/runs",
+    dependencies=[require("admin")],
+    responses=openapi.responses(404, 429, ok={200: openapi.RunAnswer}),
+)
 async def run_now(model: str, request: Request) -> RunResult:
     """Run detection now; joined to the model's run in flight, if any. 429 while
     DRIFTMON_MAX_QUEUED_RUNS runs are in flight, with Retry-After."""
@@ -36,7 +41,12 @@ async def run_now(model: str, request: Request) -> RunResult:
     return result
 
 
-@router.get("/v1/models/{model}/runs", dependencies=[require("read")])
+@router.get(
+    "/v1/models/{model}/runs",
+    dependencies=[require("read")],
+    response_model=None,
+    responses=openapi.responses(404, ok={200: openapi.RunList}),
+)
 async def list_runs(
     model: str, request: Request, limit: int = Query(20, ge=1, le=1000)
 ) -> dict[str, Any]:
@@ -47,7 +57,11 @@ async def list_runs(
     return {"runs": [run.model_dump() for run in runs]}
 
 
-@router.get("/v1/models/{model}/runs/latest", dependencies=[require("read")])
+@router.get(
+    "/v1/models/{model}/runs/latest",
+    dependencies=[require("read")],
+    responses=openapi.responses(404, ok={200: openapi.RunAnswer}),
+)
 async def latest_run(model: str, request: Request) -> RunResult:
     services = services_of(request)
     result = await services.stores.runs.latest(model)
@@ -60,6 +74,7 @@ async def latest_run(model: str, request: Request) -> RunResult:
     "/v1/models/{model}/runs/latest/report",
     response_class=HTMLResponse,
     dependencies=[require("read")],
+    responses=openapi.responses(404, 409, by_reference=True),
 )
 async def latest_report(model: str, request: Request) -> HTMLResponse:
     """The report of the newest successful run: a stable link for alerts and dashboards."""
@@ -69,7 +84,11 @@ async def latest_report(model: str, request: Request) -> HTMLResponse:
     return await run_report(model, latest.run_id, request)
 
 
-@router.get("/v1/models/{model}/runs/{run_id}", dependencies=[require("read")])
+@router.get(
+    "/v1/models/{model}/runs/{run_id}",
+    dependencies=[require("read")],
+    responses=openapi.responses(404, ok={200: openapi.RunAnswer}),
+)
 async def get_run(model: str, run_id: str, request: Request) -> RunResult:
     result = await services_of(request).stores.runs.get(model, run_id)
     if result is None:
@@ -81,6 +100,7 @@ async def get_run(model: str, run_id: str, request: Request) -> RunResult:
     "/v1/models/{model}/runs/{run_id}/report",
     response_class=HTMLResponse,
     dependencies=[require("read")],
+    responses=openapi.responses(404, 409, by_reference=True),
 )
 async def run_report(model: str, run_id: str, request: Request) -> HTMLResponse:
     """Evidently's HTML report of the run, built on first request and cached."""

@@ -17,6 +17,7 @@ from core.keys import Keys
 from core.stores import Stores
 from detectors.runner import DetectionRunner
 from service.config import Settings
+from service.limits import BodyLimits
 from service.metrics import Metrics
 from service.scheduler import DetectionScheduler
 from service.supervisor import Supervisor
@@ -36,6 +37,7 @@ class Services:
     cloudevents: CloudEventsIntake
     model_configs: dict[str, ModelConfig]
     scheduler: DetectionScheduler
+    body_limits: BodyLimits  # request bodies in flight, read in time (service/limits.py)
     stream_consumer: StreamConsumer | None = None
     # set while streams are consumed: /readyz reports whether the consumer is up
     stream_supervisor: Supervisor | None = None

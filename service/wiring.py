@@ -20,6 +20,7 @@ from core.stores import StoreLimits, Stores
 from core.stores.events import RetentionPolicy
 from detectors.runner import DetectionRunner, RunnerSettings
 from service.config import Settings
+from service.limits import BodyLimits
 from service.metrics import Metrics, MetricsSink
 from service.scheduler import DetectionScheduler, registry_intervals
 from service.state import Services, config_for
@@ -75,6 +76,7 @@ def build_services(
         ),
         model_configs=model_configs,
         scheduler=scheduler,
+        body_limits=BodyLimits.from_settings(settings),
     )
 
 
@@ -91,7 +93,9 @@ def open_stores(settings: Settings, redis: Redis, keys: Keys, clock: Clock) -> S
 
 def intake_policy(settings: Settings) -> IntakePolicy:
     return IntakePolicy(
-        RetentionPolicy(settings.retention_seconds, settings.retention_max_events),
+        RetentionPolicy(
+            settings.retention_seconds, settings.retention_max_events, settings.dedup_max_ids
+        ),
         settings.label_ttl_seconds,
         pii_key=pii_key(settings),
     )

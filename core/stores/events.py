@@ -24,14 +24,17 @@ READ_CHUNK = 256
 
 # KEYS: stream, index, seen ids.
 # ARGV: now_ms, seen_ttl_ms, min_keep_id, max_events, layout, the events' rows joined by
-# newlines, their packed numbers joined, bytes of numbers per event, then the event
-# ids. Returns how many events were new. One ZMSCORE and one ZADD per batch cost Redis a
-# fraction of a SET NX per event. When ZADD NX adds every id, none was seen before and
+# newlines, their packed numbers joined, bytes of numbers per event, dedup_max_ids, then
+# the event ids. Returns how many events were new. One ZMSCORE and one ZADD per batch
+# cost Redis a fraction of a SET NX per event. When ZADD NX adds every id, none was seen before and
 # none repeats in the batch: the common batch is stored as it came, without the per-id
 # bookkeeping that finding the duplicates takes. (Ids joined into one argument and
 # split here would spare the client some packing, but cost Redis more than that.)
+# The seen ids are trimmed by age, then by count: the oldest go beyond dedup_max_ids,
+# but never the id of an event still stored (in the oldest block left or after it), so
+# that a stored event is never stored twice, whatever the caps.
 APPEND_SCRIPT = """
-local now, first_id = tonumber(ARGV[1]), 9
+local now, first_id = tonumber(ARGV[1]), 10
 local n = #ARGV - first_id + 1
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - tonumber(ARGV[2])))
 local known = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, first_id))
@@ -87,6 +90,17 @@ end
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 local extra = redis.call('ZCARD', KEYS[2]) - redis.call('XLEN', KEYS[1])
 if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+if over > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
+  local oldest_ms = tonumber(string.match(oldest[1] or '0-0', '(%d+)-'))
+  local cut = redis.call('ZRANGE', KEYS[3], over - 1, over - 1, 'WITHSCORES')
+  if tonumber(cut[2]) < oldest_ms then
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', oldest_ms))
+  end
+end
 return fresh
 """
 
@@ -101,6 +115,8 @@ class AppendResult:
 class RetentionPolicy:
     max_age_seconds: float
     max_events: int
+    # event ids remembered for idempotency, beyond those of the events still stored
+    dedup_max_ids: int = 100_000
 
 
 class EventStore:
@@ -137,6 +153,7 @@ class EventStore:
             batch.joined_rows(),
             batch.packed_numbers(),
             8 * len(batch.layout.numerical),
+            retention.dedup_max_ids,
             *batch.event_ids,
         ]
         return int(await self._append(keys=keys, args=args))

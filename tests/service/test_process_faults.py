@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.keys import Keys
 from service.embedded_redis import EmbeddedRedis
@@ -41,6 +43,7 @@ from tests.service.test_redis_faults import (
 STREAM = "faults:stream"
 GROUP = "driftmon"  # the default stream_group
 HELD = 8  # requests whose bodies are held back until the SIGTERM is under way
+HOLD_SECONDS = 1.0  # how long after the listener closed they are held still
 WAIT_SECONDS = 60.0  # any one step; generous for a busy CI machine
 # Redis is not the fault here: waits long enough that an event loop starved of CPU on a
 # busy machine (seconds, here, beside other test runs) cannot time a Redis call out
@@ -158,14 +161,18 @@ async def post_held(client: httpx.AsyncClient, seed: int, release: asyncio.Event
     return Answer(started, seconds, ids, response.status_code, body=response.content)
 
 
-async def produce(redis: Redis, stop: asyncio.Event) -> int:
-    """XADDs one event per entry, ten at a time, until `stop`; how many."""
+async def produce(redis: Redis, served: Served) -> int:
+    """XADDs one event per entry, ten at a time, for as long as the server's Redis
+    takes them: the consumer has entries in hand when it is told to stop. How many."""
     added = 0
-    while not stop.is_set():
-        async with redis.pipeline(transaction=False) as pipe:
-            for event in credit_events(10, seed=added, prefix="stream"):
-                pipe.xadd(STREAM, {"event": orjson.dumps(event)})
-            await pipe.execute()
+    while served.process.poll() is None:
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for event in credit_events(10, seed=added, prefix="stream"):
+                    pipe.xadd(STREAM, {"event": orjson.dumps(event)})
+                await pipe.execute()
+        except (RedisError, OSError):  # its Redis shut down with it
+            break
         added += 10
         await asyncio.sleep(0.01)
     return added
@@ -182,7 +189,9 @@ def refusing(port: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def held_in_flight(served: Served, release: asyncio.Event) -> list[asyncio.Task[Answer]]:
+async def held_in_flight(
+    served: Served, client: httpx.AsyncClient, release: asyncio.Event
+) -> list[asyncio.Task[Answer]]:
     """HELD requests the server has accepted and is waiting on (no other client is
     connected meanwhile, so the count of its connections is theirs)."""
 
@@ -190,27 +199,28 @@ async def held_in_flight(served: Served, release: asyncio.Event) -> list[asyncio
         return accepted_connections(served.process.pid, served.port) == expected
 
     await within(WAIT_SECONDS, lambda: count_is(0), "no connection left before the held ones")
-    held_client = client_of(served)
-    held = [asyncio.create_task(post_held(held_client, seed, release)) for seed in range(HELD)]
+    held = [asyncio.create_task(post_held(client, seed, release)) for seed in range(HELD)]
     await within(WAIT_SECONDS, lambda: count_is(HELD), f"{HELD} held requests accepted")
     return held
 
 
-@pytest.mark.timeout(600)
-async def test_sigterm_during_intake_finishes_acks_and_flushes(
-    key_prefix: str, tmp_path: Path
-) -> None:
-    env = {"DRIFTMON_STREAM_BATCH_SIZE": "5", **PATIENT}
-    served = start_serve(tmp_path, key_prefix, "--stream", f"{STREAM}=credit", **env)
+@dataclass
+class Outcome:
+    answers: list[Answer]  # HTTP intake's, from before the SIGTERM into the shutdown
+    held: list[Answer]
+    exit_code: int
+
+
+async def sigterm_mid_intake(served: Served, key_prefix: str, data_dir: Path) -> Outcome:
+    """HELD requests in flight, HTTP intake going on and the stream being fed, then a
+    SIGTERM; the held requests send the rest of their bodies HOLD_SECONDS after the
+    listener closed. Returns once the server has exited."""
     answers: list[Answer] = []
     stop, release, seeds = asyncio.Event(), asyncio.Event(), itertools.count()
-    try:
-        await until_ready(served.port, served.process, served.log)
-        async with client_of(served) as client:
-            await upload_credit_reference(client)
-        held = await held_in_flight(served, release)
-        async with embedded_client(tmp_path / "data") as redis, client_of(served) as client:
-            producer = asyncio.create_task(produce(redis, stop))
+    async with client_of(served) as held_client, client_of(served) as client:
+        held = await held_in_flight(served, held_client, release)
+        async with embedded_client(data_dir) as redis:
+            producer = asyncio.create_task(produce(redis, served))
             loops = [
                 asyncio.create_task(intake_loop(client, seeds, stop, answers)) for _ in range(4)
             ]
@@ -220,28 +230,47 @@ async def test_sigterm_during_intake_finishes_acks_and_flushes(
                 served.process.send_signal(signal.SIGTERM)
                 stop.set()
                 await within(WAIT_SECONDS, refusing(served.port), "the listener closed")
+                await asyncio.sleep(HOLD_SECONDS)  # the held requests outlast the SIGTERM
             finally:
                 stop.set()
                 release.set()
                 held_answers = await asyncio.gather(*held)
-                await asyncio.gather(*loops, producer)
-        code = await asyncio.to_thread(served.process.wait, EXIT_TIMEOUT_SECONDS)
+                await asyncio.gather(*loops)
+            try:
+                code = await asyncio.to_thread(served.process.wait, EXIT_TIMEOUT_SECONDS)
+            finally:
+                producer.cancel()  # ended by itself with the server, unless that hung
+                await asyncio.gather(producer, return_exceptions=True)
+    return Outcome(answers, held_answers, code)
+
+
+@pytest.mark.timeout(600)
+async def test_sigterm_during_intake_finishes_acks_and_flushes(
+    key_prefix: str, tmp_path: Path
+) -> None:
+    env = {"DRIFTMON_STREAM_BATCH_SIZE": "5", **PATIENT}
+    served = start_serve(tmp_path, key_prefix, "--stream", f"{STREAM}=credit", **env)
+    try:
+        await until_ready(served.port, served.process, served.log)
+        async with client_of(served) as client:
+            await upload_credit_reference(client)
+        outcome = await sigterm_mid_intake(served, key_prefix, tmp_path / "data")
     finally:
         stop_serve(served)
-    for answer in held_answers:  # in the middle of it at the SIGTERM: finished
+    for answer in outcome.held:  # in the middle of it at the SIGTERM: finished
         assert answer.status == 202, f"{answer.status} {answer.error} {answer.body[:300]!r}"
-    for answer in answers:  # a POST racing the closing listener may get no answer
+    for answer in outcome.answers:  # a POST racing the closing listener may get no answer
         assert answer.status in (202, None), f"{answer.status} {answer.body[:300]!r}"
     redis_log = (tmp_path / "data" / "redis" / "redis.log").read_text()
     assert "User requested shutdown" in redis_log, "the embedded Redis was not SHUTDOWN"
     assert "ready to exit" in redis_log
     async with reopened(tmp_path / "data") as redis:
-        await assert_stored(redis, key_prefix, acknowledged([*answers, *held_answers]))
+        await assert_stored(redis, key_prefix, acknowledged([*outcome.answers, *outcome.held]))
         await assert_stream_acked_only_what_was_stored(redis, key_prefix)
-    if code != 0:  # every other check passed: the shutdown itself was graceful
+    if outcome.exit_code != 0:  # every other check passed: the shutdown itself was graceful
         pytest.xfail(
-            f"exit code {code}: uvicorn re-raises the SIGTERM after its graceful shutdown "
-            "(service/cli.py would have to exit 0 itself)"
+            f"exit code {outcome.exit_code}: uvicorn re-raises the SIGTERM after its graceful "
+            "shutdown (service/cli.py would have to exit 0 itself)"
         )
 
 
@@ -250,8 +279,8 @@ async def consumed(redis: Redis, key_prefix: str) -> bool:
 
 
 async def assert_stream_acked_only_what_was_stored(redis: Redis, key_prefix: str) -> None:
-    """Every entry delivered and acknowledged has its event stored; every entry left
-    pending has not (acknowledging stored entries is the consumer's last act)."""
+    """Every entry delivered and acknowledged has its event stored; none is left
+    pending, and surely none whose event was stored."""
     group = (await redis.xinfo_groups(STREAM))[0]
     delivered: list[Any] = await redis.xrange(STREAM, "-", group["last-delivered-id"]) or []
     pending = await redis.xpending_range(STREAM, GROUP, "-", "+", count=len(delivered) + 1)
@@ -267,3 +296,5 @@ async def assert_stream_acked_only_what_was_stored(redis: Redis, key_prefix: str
             assert score is not None, f"entry {entry_id!r} acknowledged, {event_id} not stored"
     assert delivered, "the consumer had read nothing"
     print(f"stream: {len(delivered)} delivered, {len(pending_ids)} left pending")
+    # stopping, the consumer stores and acknowledges what it has read before it exits
+    assert not pending_ids, f"{len(pending_ids)} entries read but left pending"
