@@ -3,6 +3,7 @@ store the good ones idempotently, count and remember the rejects."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,9 +13,9 @@ from collectors.kpis import parse_kpi
 from collectors.validation import (
     DocumentEncoder,
     ValidBatch,
-    label_pair,
     record_error,
     validate,
+    validate_labels,
 )
 from core.clock import Clock
 from core.errors import UnknownModelError
@@ -25,6 +26,8 @@ from core.stores.kpis import KpiPoint
 
 # an answer names the first errors only: a body of 100k bad records must not echo 100k
 MAX_ERRORS_ANSWERED = 100
+# more records than this are validated in a thread, so that requests keep being served
+RECORDS_ON_THE_LOOP = 2000
 
 
 class IntakeCounter(Protocol):
@@ -110,7 +113,11 @@ class Intake:
         that has just looked the schema up passes it in."""
         schema = schema or await self.schema(model)
         now = self._clock.now()
-        batch, errors = validate(records, model, schema, now, self._policy.pii_key)
+        key = self._policy.pii_key
+        if len(records) > RECORDS_ON_THE_LOOP:  # a big body: validated beside the loop
+            batch, errors = await asyncio.to_thread(validate, records, model, schema, now, key)
+        else:
+            batch, errors = validate(records, model, schema, now, key)
         retention = self._policy.retention
         stored = await self._stores.events.append(model, batch, retention, now)
         await self._stores.rejects.count_rejects(
@@ -190,14 +197,10 @@ class Intake:
     ) -> LabelResult:
         """Ground truth [{"event_id", "label"}], each label checked like a prediction."""
         schema = schema or await self.schema(model)
-        labels: dict[str, object] = {}
-        errors: list[dict[str, Any]] = []
-        for index, record in enumerate(records):
-            try:
-                event_id, value = label_pair(record, schema)
-                labels[event_id] = value
-            except RecordError as exc:
-                errors.append(record_error(index, exc))
+        if len(records) > RECORDS_ON_THE_LOOP:  # a big body: validated beside the loop
+            labels, errors = await asyncio.to_thread(validate_labels, records, schema)
+        else:
+            labels, errors = validate_labels(records, schema)
         ttl = self._policy.label_ttl_seconds
         accepted, unknown = await self._stores.labels.put_labels(model, labels, ttl)
         self._counter.count_labels(model, source, "accepted", accepted)

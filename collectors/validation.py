@@ -111,6 +111,21 @@ def _hashable(value: object) -> bool:
     return isinstance(value, str | int)
 
 
+def validate_labels(
+    records: list[object], schema: ModelSchema
+) -> tuple[dict[str, object], list[dict[str, Any]]]:
+    """Ground truth by event id, and an error per rejected record."""
+    labels: dict[str, object] = {}
+    errors: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        try:
+            event_id, value = label_pair(record, schema)
+            labels[event_id] = value
+        except RecordError as exc:
+            errors.append(record_error(index, exc))
+    return labels, errors
+
+
 def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
     """(event id, label) from {"event_id", "label"}, the label checked like a prediction."""
     if isinstance(raw, UnparsableRecord):

@@ -3,6 +3,8 @@ reports type mismatches and unknown columns seen during its window from them."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from redis.asyncio import Redis
 
 from core.keys import Keys
@@ -22,9 +24,11 @@ class RejectStore:
         if not rejects:
             return
         key = self._keys.rejects(model, int(now // 60))
+        # counted here first: one command per (reason, field), not one per record
+        counts = Counter(f"{reason}|{field_name}" for reason, field_name in rejects)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for reason, field_name in rejects:
-                pipe.hincrby(key, f"{reason}|{field_name}", 1)
+            for reason_field, count in counts.items():
+                pipe.hincrby(key, reason_field, count)
             pipe.expire(key, int(ttl_seconds))
             await pipe.execute()
 

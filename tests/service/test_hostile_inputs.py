@@ -300,11 +300,6 @@ CLASSES: list[tuple[str, Callable[[], list[Sent]], frozenset[int]]] = [
 ]
 
 
-def known_failure(name: str) -> list[pytest.MarkDecorator]:
-    reason = KNOWN_FAILURES.get(name)
-    return [] if reason is None else [pytest.mark.xfail(reason=reason, strict=False)]
-
-
 @pytest.fixture
 async def hostile_app(redis_url: str, key_prefix: str) -> AsyncIterator[Harness]:
     settings = keyed_settings(
@@ -351,25 +346,10 @@ async def assert_labels_bounded(harness: Harness, client: httpx.AsyncClient) -> 
             assert len(value) <= 256, sample
 
 
-# Classes that fail for causes outside the CloudEvents and OpenAPI work, left to their
-# owners (not strict: how long a blocked event loop takes depends on the machine)
-BLOCKS = "intake validates and counts every record before it next awaits: the event loop "
-KNOWN_FAILURES = {
-    "many KPI names": "the KPI answer lists every rejected record (routes_intake.post_kpis)",
-    "100k empty objects as labels": "the label answer lists every error (LabelResult.as_dict)",
-    "100k empty objects as KPIs": "the KPI answer lists every error (routes_intake.post_kpis)",
-    "100k empty objects as events": BLOCKS + "stops about a second for 100k records",
-    "100k lines of NDJSON garbage": BLOCKS + "stops about two seconds for 100k lines",
-}
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     ("build", "allowed"),
-    [
-        pytest.param(build, allowed, id=name, marks=known_failure(name))
-        for name, build, allowed in CLASSES
-    ],
+    [pytest.param(build, allowed, id=name) for name, build, allowed in CLASSES],
 )
 async def test_hostile_input_is_refused_or_bounded(
     hostile_app: Harness, build: Callable[[], list[Sent]], allowed: frozenset[int]
