@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,6 +106,10 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log_access(settings)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # handler that was there before it: make that handler end the process with 0, as a
+    # clean stop should (an orchestrator reads -15 as a crash)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     # one worker per process: prometheus-client has no multiprocess mode here; scale with replicas
     uvicorn.run(
         create_app(settings),
@@ -114,6 +120,10 @@ def serve(settings: Settings) -> int:
         **connection_bounds(settings),  # slow or oversized request heads: service/limits.py
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
