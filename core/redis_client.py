@@ -124,6 +124,14 @@ class BlockingReads(AbstractConnection):
     _packed_wait = 0.0  # block time of what was packed last, not yet sent
     _reply_wait = 0.0  # block time of what was sent last, whose replies are read
 
+    async def connect(self) -> None:
+        # a connection torn down while it is being set up (Redis stopping) surfaces from
+        # the event loop's transport as a RuntimeError: it is a failed connection
+        try:
+            await super().connect()  # type: ignore[no-untyped-call]
+        except RuntimeError as exc:
+            raise RedisConnectionError(f"connecting to Redis failed: {exc}") from exc
+
     def pack_command(self, *args: Any) -> list[bytes]:
         self._packed_wait = block_seconds(args)
         return super().pack_command(*args)
