@@ -9,9 +9,12 @@ import msgspec
 import orjson
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-# parsing a body this big takes milliseconds (16 MiB: most of a second), too long to hold
-# up every other request on the event loop
-PARSE_IN_THREAD_BYTES = 1024 * 1024
+# parsing a body this big can take tens of milliseconds (100k bad NDJSON lines in 400 kB:
+# 0.2 s; 16 MiB: most of a second), too long to hold up every other request on the loop;
+# a thread gives the loop the GIL back every few milliseconds
+PARSE_IN_THREAD_BYTES = 64 * 1024
+# one orjson call over a body this big holds the GIL too long even in a thread
+PARSE_IN_PIECES_BYTES = 1024 * 1024
 # finds a JSON array's elements without building them (16 MiB: about 20 ms)
 ARRAY_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -57,7 +60,7 @@ def parse_records(body: bytes, content_type: str) -> list[ParsedRecord]:
         raise BodyError("body: empty; send a JSON object, a JSON array, or NDJSON")
     if _declares_ndjson(content_type):
         return _parse_ndjson(body)
-    if len(body) >= PARSE_IN_THREAD_BYTES:
+    if len(body) >= PARSE_IN_PIECES_BYTES:
         elements = _array_in_pieces(body)
         if elements is not None:
             return elements

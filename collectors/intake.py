@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from collectors.body import UnparsableRecord
-from collectors.events import RecordError
+from collectors.events import DEFAULT_LIMITS, RecordError, RecordLimits
 from collectors.kpis import parse_kpi
 from collectors.validation import (
     DocumentEncoder,
@@ -48,6 +49,8 @@ class IntakePolicy:
     label_ttl_seconds: float
     # hashes the `pii: hash` columns of a schema's PII policy; kept out of reprs and logs
     pii_key: bytes | None = field(default=None, repr=False)
+    # bounds on one record's text and time (Settings.record_limits)
+    limits: RecordLimits = DEFAULT_LIMITS
 
 
 @dataclass
@@ -98,7 +101,7 @@ class Intake:
         self._clock = clock
         self._counter = counter
         self._policy = policy
-        self._documents = DocumentEncoder()
+        self._documents = DocumentEncoder(policy.limits)
 
     async def schema(self, model: str) -> ModelSchema:
         schema = await self._stores.registry.schema(model)
@@ -113,11 +116,11 @@ class Intake:
         that has just looked the schema up passes it in."""
         schema = schema or await self.schema(model)
         now = self._clock.now()
-        key = self._policy.pii_key
+        check = partial(validate, pii_key=self._policy.pii_key, limits=self._policy.limits)
         if len(records) > RECORDS_ON_THE_LOOP:  # a big body: validated beside the loop
-            batch, errors = await asyncio.to_thread(validate, records, model, schema, now, key)
+            batch, errors = await asyncio.to_thread(check, records, model, schema, now)
         else:
-            batch, errors = validate(records, model, schema, now, key)
+            batch, errors = check(records, model, schema, now)
         retention = self._policy.retention
         stored = await self._stores.events.append(model, batch, retention, now)
         await self._stores.rejects.count_rejects(
@@ -176,7 +179,7 @@ class Intake:
             try:
                 if isinstance(record, UnparsableRecord):
                     raise RecordError("record", record.error)
-                indexed.append((index, parse_kpi(record, now)))
+                indexed.append((index, parse_kpi(record, now, self._policy.limits)))
             except RecordError as exc:
                 errors.append(record_error(index, exc))
         points = [point for _, point in indexed]
@@ -198,9 +201,11 @@ class Intake:
         """Ground truth [{"event_id", "label"}], each label checked like a prediction."""
         schema = schema or await self.schema(model)
         if len(records) > RECORDS_ON_THE_LOOP:  # a big body: validated beside the loop
-            labels, errors = await asyncio.to_thread(validate_labels, records, schema)
+            labels, errors = await asyncio.to_thread(
+                validate_labels, records, schema, self._policy.limits
+            )
         else:
-            labels, errors = validate_labels(records, schema)
+            labels, errors = validate_labels(records, schema, self._policy.limits)
         ttl = self._policy.label_ttl_seconds
         accepted, unknown = await self._stores.labels.put_labels(model, labels, ttl)
         self._counter.count_labels(model, source, "accepted", accepted)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import re
 
-from collectors.events import RecordError, parse_timestamp
+from collectors.events import DEFAULT_LIMITS, RecordError, RecordLimits, parse_timestamp
 from core.stores.kpis import KpiPoint
 
 KPI_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 
 
-def parse_kpi(record: object, now: float) -> KpiPoint:
+def parse_kpi(record: object, now: float, limits: RecordLimits = DEFAULT_LIMITS) -> KpiPoint:
     if not isinstance(record, dict):
         raise RecordError("record", "must be an object with name, value and timestamp")
     name = record.get("name")
@@ -24,4 +24,4 @@ def parse_kpi(record: object, now: float) -> KpiPoint:
     value = record.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RecordError("value", "must be a finite number", "type_mismatch")
-    return KpiPoint(name, float(value), parse_timestamp(record.get("timestamp"), now))
+    return KpiPoint(name, float(value), parse_timestamp(record.get("timestamp"), now, limits))

@@ -11,7 +11,13 @@ from typing import Any
 
 from collectors.body import UnparsableRecord
 from collectors.columnar import encode_columnar
-from collectors.events import RecordError, normalize_record
+from collectors.events import (
+    DEFAULT_LIMITS,
+    RecordError,
+    RecordLimits,
+    event_id_text,
+    normalize_record,
+)
 from collectors.typed import TypedDecoder
 from core.blocks import EncodedBatch, Layout
 from core.events import Event
@@ -44,20 +50,29 @@ def record_error(index: int, exc: RecordError) -> dict[str, Any]:
 
 
 def validate(
-    records: list[object], model: str, schema: ModelSchema, now: float, pii_key: bytes | None = None
+    records: list[object],
+    model: str,
+    schema: ModelSchema,
+    now: float,
+    pii_key: bytes | None = None,
+    limits: RecordLimits = DEFAULT_LIMITS,
 ) -> tuple[EncodedBatch, list[dict[str, Any]]]:
     """The accepted records encoded for the store, and an error per rejected one."""
     records = pseudonymise(records, schema.pii, pii_key)
     layout = layout_for(schema)
-    batch = encode_columnar(records, model, schema, layout, now)
+    batch = encode_columnar(records, model, schema, layout, now, limits)
     if batch is not None:
         return batch, []
-    events, errors = normalize_all(records, model, schema, now)
+    events, errors = normalize_all(records, model, schema, now, limits)
     return EncodedBatch.from_events(events, layout), errors
 
 
 def normalize_all(
-    records: list[object], model: str, schema: ModelSchema, now: float
+    records: list[object],
+    model: str,
+    schema: ModelSchema,
+    now: float,
+    limits: RecordLimits = DEFAULT_LIMITS,
 ) -> tuple[list[Event], list[dict[str, Any]]]:
     events: list[Event] = []
     errors: list[dict[str, Any]] = []
@@ -65,7 +80,7 @@ def normalize_all(
         try:
             if isinstance(record, UnparsableRecord):
                 raise RecordError("record", record.error)
-            events.append(normalize_record(record, model, schema, now))
+            events.append(normalize_record(record, model, schema, now, limits))
         except RecordError as exc:
             errors.append(record_error(index, exc))
     return events, errors
@@ -112,40 +127,41 @@ def _hashable(value: object) -> bool:
 
 
 def validate_labels(
-    records: list[object], schema: ModelSchema
+    records: list[object], schema: ModelSchema, limits: RecordLimits = DEFAULT_LIMITS
 ) -> tuple[dict[str, object], list[dict[str, Any]]]:
     """Ground truth by event id, and an error per rejected record."""
     labels: dict[str, object] = {}
     errors: list[dict[str, Any]] = []
     for index, record in enumerate(records):
         try:
-            event_id, value = label_pair(record, schema)
+            event_id, value = label_pair(record, schema, limits)
             labels[event_id] = value
         except RecordError as exc:
             errors.append(record_error(index, exc))
     return labels, errors
 
 
-def label_pair(raw: object, schema: ModelSchema) -> tuple[str, object]:
+def label_pair(
+    raw: object, schema: ModelSchema, limits: RecordLimits = DEFAULT_LIMITS
+) -> tuple[str, object]:
     """(event id, label) from {"event_id", "label"}, the label checked like a prediction."""
     if isinstance(raw, UnparsableRecord):
         raise RecordError("record", raw.error)
     if not isinstance(raw, dict):
         raise RecordError("record", "must be an object with event_id and label")
-    event_id = raw.get("event_id")
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
-        raise RecordError("event_id", "must be a non-empty string")
+    event_id = event_id_text(raw.get("event_id"), limits)
     if "label" not in raw:
         raise RecordError("label", "is required")
-    probe = normalize_record({"features": {}, "label": raw["label"]}, "", schema, 0.0)
-    return str(event_id), probe.label
+    probe = normalize_record({"features": {}, "label": raw["label"]}, "", schema, 0.0, limits)
+    return event_id, probe.label
 
 
 class DocumentEncoder:
     """The typed path for records still in JSON, with one decoder kept per schema."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RecordLimits = DEFAULT_LIMITS) -> None:
         self._decoders: dict[tuple[object, ...], TypedDecoder] = {}
+        self._limits = limits
 
     async def encode(
         self, model: str, schema: ModelSchema, documents: list[bytes], many: bool, now: float
@@ -181,5 +197,5 @@ class DocumentEncoder:
         if decoder is None:
             if len(self._decoders) >= MAX_DECODERS:
                 self._decoders.pop(next(iter(self._decoders)))  # the oldest
-            decoder = self._decoders[key] = TypedDecoder(schema, layout_for(schema))
+            decoder = self._decoders[key] = TypedDecoder(schema, layout_for(schema), self._limits)
         return decoder

@@ -98,6 +98,7 @@ def intake_policy(settings: Settings) -> IntakePolicy:
         ),
         settings.label_ttl_seconds,
         pii_key=pii_key(settings),
+        limits=settings.record_limits(),
     )
 
 

@@ -57,6 +57,44 @@ async def test_over_long_values_and_old_timestamps_are_rejected_per_record(
     assert "DRIFTMON_TIMESTAMP_NOT_BEFORE" in body["errors"][2]["error"]
 
 
+async def test_the_settings_bound_times_ahead_label_ids_and_kpi_times(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The record limits come from Settings on every intake path: events (both the fast
+    and the careful path), labels and KPIs."""
+    async for harness in limited_harness(
+        redis_url, key_prefix, max_value_length=16, timestamp_max_future_seconds=3600
+    ):
+        client, now = harness.client, time.time()
+        soon, far, year_9999, ok = credit_events(4, seed=2)
+        soon["timestamp"] = now + 600
+        far["timestamp"] = now + 7200
+        year_9999["timestamp"] = "9999-12-31T23:59:59Z"
+        ok["event_id"] = "e" * 16
+        events = await client.post(EVENTS, json=[soon, far, year_9999, ok])
+        assert events.status_code == 202, events.text
+        assert [error["index"] for error in events.json()["errors"]] == [1, 2]
+        assert "DRIFTMON_TIMESTAMP_MAX_FUTURE_SECONDS" in events.json()["errors"][0]["error"]
+        assert events.json()["accepted"] == 2
+
+        labels = [{"event_id": "e" * 16, "label": 1}, {"event_id": "e" * 17, "label": 1}]
+        answer = await client.post("/v1/models/credit/labels", json=labels)
+        assert [(e["index"], e["field"]) for e in answer.json()["errors"]] == [(1, "event_id")]
+        assert "DRIFTMON_MAX_VALUE_LENGTH" in answer.json()["errors"][0]["error"]
+
+        kpis = [
+            {"name": "approval_rate", "value": 0.5, "timestamp": now},
+            {"name": "approval_rate", "value": 0.5, "timestamp": now + 7200},
+            {"name": "approval_rate", "value": 0.5, "timestamp": -1e18},
+        ]
+        answer = await client.post("/v1/models/credit/kpis", json=kpis)
+        assert answer.json()["accepted"] == 1, answer.text
+        assert [(e["index"], e["field"]) for e in answer.json()["errors"]] == [
+            (1, "timestamp"),
+            (2, "timestamp"),
+        ]
+
+
 # --- the budget of body bytes in flight ---------------------------------------------------
 
 
