@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.alert_config import AlertChannel, AlertRule, check_unique_rule_names
 from core.schema import PiiAction
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -156,6 +157,13 @@ class ModelConfig(BaseModel):
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
     # positional names of the columns of an inference request's input tensor
     input_names: list[str] | None = None
+    # replaces the default rules (DRIFTMON_ALERT_RULES) when given; [] turns alerts off
+    alerts: list[AlertRule] | None = None
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_rules(cls, value: list[AlertRule] | None) -> list[AlertRule] | None:
+        return None if value is None else check_unique_rule_names(value)
 
     @field_validator("drift_method")
     @classmethod
@@ -173,14 +181,19 @@ class ModelConfig(BaseModel):
 class ModelsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: list[ModelConfig] = Field(default_factory=list)
+    # notification channels the models' alert rules route to (besides DRIFTMON_ALERT_CHANNELS)
+    channels: list[AlertChannel] = Field(default_factory=list)
+
+
+def read_models_file(path: Path | None) -> ModelsFile:
+    if path is None:
+        return ModelsFile()
+    raw = yaml.safe_load(path.read_text()) or {}
+    return ModelsFile.model_validate(raw)
 
 
 def load_models_file(path: Path | None) -> dict[str, ModelConfig]:
-    if path is None:
-        return {}
-    raw = yaml.safe_load(path.read_text()) or {}
-    parsed = ModelsFile.model_validate(raw)
-    return {model.name: model for model in parsed.models}
+    return {model.name: model for model in read_models_file(path).models}
 
 
 class EffectiveModelConfig(BaseModel):

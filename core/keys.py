@@ -102,3 +102,61 @@ class Keys:
     def run_lease(self, model: str, tick: int) -> str:
         """Held by the one replica that runs this model's detection for this tick."""
         return self._m(model, f"lease:{tick}")
+
+    # alert states, silences and the notification outbox share one hash tag: one MULTI
+    # (or script) writes a state change and its notifications together
+    def _alerts(self, suffix: str) -> str:
+        return f"{self.prefix}{{alerts}}:{suffix}"
+
+    def alert_states(self, model: str) -> str:
+        """Hash: alert id -> AlertState JSON, one model's alerts."""
+        return self._alerts(f"states:{model}")
+
+    def alert_models(self) -> str:
+        """Set: the models that have (or had) alert states, for listing them all."""
+        return self._alerts("models")
+
+    def silences(self) -> str:
+        """Hash: silence id -> Silence JSON."""
+        return self._alerts("silences")
+
+    def silence_expiries(self) -> str:
+        """Sorted set: silence id scored by when it ends (unix seconds)."""
+        return self._alerts("silences:until")
+
+    def outbox_items(self) -> str:
+        """Hash: pending notification id -> Notification JSON as enqueued."""
+        return self._alerts("outbox:items")
+
+    def outbox_attempts(self) -> str:
+        """Hash: pending notification id -> delivery attempts so far."""
+        return self._alerts("outbox:attempts")
+
+    def outbox_errors(self) -> str:
+        """Hash: pending notification id -> the last attempt's error."""
+        return self._alerts("outbox:errors")
+
+    def outbox_members(self) -> str:
+        """Hash: pending notification id -> its member in the outbox queue."""
+        return self._alerts("outbox:members")
+
+    def outbox_queue(self) -> str:
+        """Sorted set, all scores 0: "order key NUL sequence NUL id" of every pending
+        notification; lexical order keeps each order key's in enqueue order."""
+        return self._alerts("outbox:queue")
+
+    def outbox_due(self) -> str:
+        """Sorted set: the head of each order key scored by its next attempt time."""
+        return self._alerts("outbox:due")
+
+    def outbox_sequence(self) -> str:
+        """Counter: enqueue order."""
+        return self._alerts("outbox:seq")
+
+    def outbox_created(self) -> str:
+        """Sorted set: pending notification id scored by its created_at."""
+        return self._alerts("outbox:created")
+
+    def outbox_dead(self) -> str:
+        """List, newest first: dead-lettered notifications (JSON), capped."""
+        return self._alerts("outbox:dead")

@@ -2,6 +2,9 @@
 categories, values outside the reference's range, type mismatches and schema changes.
 Every finding carries a severity.
 
+A category never seen in the reference is a finding at any share (severity `info` below
+the warning level), because a new code from upstream is news even when rare.
+
 Findings are capped per check, and so are the unknown fields listed as new columns:
 records with 10,000 distinct unknown fields once made 10,000 findings and a 4.5 MB
 result. The most severe, then the largest, are kept; the rest are counted."""
@@ -22,7 +25,8 @@ from core.results import (
 )
 from core.schema import ModelSchema
 
-# (warning, critical) bounds of each share; a share under the first is no finding
+# (warning, critical) bounds of each share; a share under the first is no finding,
+# except for unseen categories, where any share above zero is an `info` finding
 MISSING_INCREASE = (0.05, 0.2)
 UNSEEN_SHARE = (0.01, 0.1)
 OUT_OF_RANGE_SHARE = (0.01, 0.1)
@@ -94,10 +98,8 @@ def _column_quality(
 
 def _findings_of(name: str, stats: ColumnQuality, events: int) -> list[Finding]:
     findings = [_missing_finding(name, stats, events)]
-    if stats.unseen_category_share is not None:
-        share = stats.unseen_category_share
-        message = f"{name}: {share:.1%} of values are categories the reference never had"
-        findings.append(_share_finding(name, "unseen_categories", share, UNSEEN_SHARE, message))
+    if stats.unseen_category_share:
+        findings.append(_unseen_finding(name, stats.unseen_category_share))
     if stats.out_of_range_share is not None:
         share = stats.out_of_range_share
         message = f"{name}: {share:.1%} of values outside the reference range"
@@ -122,6 +124,16 @@ def _missing_finding(name: str, stats: ColumnQuality, events: int) -> Finding | 
     message = f"{name}: {missing:.1%} missing vs {stats.reference_missing_share:.1%} in reference"
     return Finding(
         column=name, check="missing_values", value=missing, severity=severity, message=message
+    )
+
+
+def _unseen_finding(name: str, share: float) -> Finding:
+    """Never the categories themselves: they are feature values, and may be personal."""
+    shown = f"{share:.1%}" if share >= 0.001 else "under 0.1%"
+    message = f"{name}: {shown} of values are categories the reference never had"
+    severity = _severity(share, UNSEEN_SHARE) or "info"
+    return Finding(
+        column=name, check="unseen_categories", value=share, severity=severity, message=message
     )
 
 

@@ -1,7 +1,7 @@
 """create_app(settings): the FastAPI app and its lifespan.
 
-The lifespan opens Redis, the HTTP client, the detection executor, the scheduler and
-the supervised stream consumer, and closes them in reverse order."""
+The lifespan opens Redis, the HTTP client, the detection executor, the scheduler, the
+supervised stream consumer and the alert dispatcher, and closes them in reverse order."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from core.clock import Clock, SystemClock
 from service import (
+    routes_alerts,
     routes_cloudevents,
     routes_intake,
     routes_models,
@@ -29,7 +30,12 @@ from service.errors import install_error_handlers
 from service.executor import detection_executor
 from service.limits import BoundedBodies
 from service.metrics import Metrics
-from service.tasks import open_redis, running_stream_consumer, unmatched_halves_sweeper
+from service.tasks import (
+    open_redis,
+    running_dispatcher,
+    running_stream_consumer,
+    unmatched_halves_sweeper,
+)
 from service.wiring import build_services
 
 
@@ -67,7 +73,8 @@ def create_app(
     app = FastAPI(
         title="driftmon", version=driftmon_version(), lifespan=partial(lifespan, settings, given)
     )
-    for module in (routes_intake, routes_cloudevents, routes_models, routes_runs, routes_ops):
+    routers = (routes_intake, routes_cloudevents, routes_models, routes_runs, routes_alerts)
+    for module in (*routers, routes_ops):
         app.include_router(module.router)
     install_error_handlers(app, settings.redis_retry_after_seconds)
     app.add_middleware(BoundedBodies)  # body bytes in flight and read time (service/limits.py)
@@ -76,8 +83,8 @@ def create_app(
 
 @asynccontextmanager
 async def lifespan(settings: Settings, given: Collaborators, app: FastAPI) -> AsyncIterator[None]:
-    """Opens Redis, the HTTP client, the executor, the scheduler, the stream consumer and
-    the sweeper; the exit stack closes them in reverse order."""
+    """Opens Redis, the HTTP client, the executor, the scheduler, the stream consumer, the
+    sweeper and the alert dispatcher; the exit stack closes them in reverse order."""
     async with AsyncExitStack() as stack:
         redis = given.redis
         if redis is None:
@@ -97,5 +104,6 @@ async def lifespan(settings: Settings, given: Collaborators, app: FastAPI) -> As
         app.state.services = services
         await stack.enter_async_context(running_stream_consumer(settings, services))
         await stack.enter_async_context(unmatched_halves_sweeper(settings, services))
+        await stack.enter_async_context(running_dispatcher(settings, services))
         await services.scheduler.sync()  # then every scheduler_sync_seconds, while it runs
         yield

@@ -106,6 +106,8 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log_access(settings)
+    # httpx logs each request's full URL at INFO: a Slack webhook's URL is its secret
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
     # handler that was there before it: make that handler end the process with 0, as a
     # clean stop should (an orchestrator reads -15 as a crash)

@@ -20,10 +20,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from collectors.events import RecordLimits
 from core.config import ModelDefaults
+from service.config_alerts import AlertSettings
 
 # --- access control: API keys (service/auth.py checks them) ---------------------------------
 
@@ -93,7 +94,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Settings(BaseSettings):
+class Settings(AlertSettings):
     """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment."""
 
     # an invalid value is not echoed: API keys, tokens and Redis passwords are settings

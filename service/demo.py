@@ -2,11 +2,14 @@
 
 It starts `driftmon serve` as a subprocess on an embedded Redis, talks to it over HTTP
 like any client would, and checks the product's verdicts: no dataset drift on
-training-like traffic, dataset drift on shifted traffic. The exit code says whether
-both held, so `make demo` fails loudly when the product regresses.
+training-like traffic, dataset drift on shifted traffic, and alerts that reach a local
+receiver (signed webhooks and a Slack message) when the drift fires and again when it
+resolves. The exit code says whether all of it held, so `make demo` fails loudly when
+the product regresses.
 
-The parts: what it runs (demo_scenario), the server subprocess (demo_server), the HTTP
-steps (demo_client) and the printed run summaries (demo_summary); the story is here."""
+The parts: what it runs (demo_scenario), the server subprocess (demo_server), the local
+receiver (demo_receiver), the HTTP steps (demo_client), the printed run summaries
+(demo_summary) and alerts (demo_alerts); the story is here."""
 
 from __future__ import annotations
 
@@ -15,6 +18,12 @@ from typing import Any
 
 import httpx
 
+from service.demo_alerts import (
+    await_deliveries,
+    show_alert_list,
+    show_deliveries,
+    slack_texts,
+)
 from service.demo_client import (
     drift_score_lines,
     post_labels,
@@ -23,7 +32,14 @@ from service.demo_client import (
     send_events,
     upload_reference,
 )
-from service.demo_scenario import EVENTS_PER_PHASE, DemoError, bad_income_record
+from service.demo_receiver import Inbox, receiving
+from service.demo_scenario import (
+    EVENTS_PER_PHASE,
+    WEBHOOK_SECRET_ENV,
+    DemoError,
+    bad_income_record,
+    models_yaml,
+)
 from service.demo_server import (
     log_tail,
     prepare_data_dir,
@@ -65,8 +81,30 @@ def detect(client: httpx.Client, note: str) -> dict[str, Any]:
     return result
 
 
+def drifted_alerts(client: httpx.Client, inbox: Inbox) -> list[str]:
+    print("\n== 4. alerts the drift raised, as the team's receiver got them")
+    received = await_deliveries(inbox, "firing", seen_slack=0)
+    failures = show_deliveries(received, "firing", seen_slack=0)
+    show_alert_list(client)
+    return failures
+
+
+def recovery(client: httpx.Client, inbox: Inbox) -> tuple[dict[str, Any], list[str]]:
+    print(f"\n== 5. {EVENTS_PER_PHASE} training-like events again: the alerts resolve")
+    start = 2 * EVENTS_PER_PHASE
+    send_events(
+        client, production_events(EVENTS_PER_PHASE, seed=13, drift=False, start_index=start), []
+    )
+    result = detect(client, "the window holds only the new, clean events")
+    seen_slack = len(slack_texts(inbox.snapshot()))
+    received = await_deliveries(inbox, "resolved", seen_slack)
+    failures = show_deliveries(received, "resolved", seen_slack)
+    show_alert_list(client)
+    return result, failures
+
+
 def show_outputs(client: httpx.Client, run_id: str, data_dir: Path) -> None:
-    print("\n== 4. outputs")
+    print("\n== 6. outputs")
     report = data_dir / "report.html"
     url = save_report(client, run_id, report)
     print(f"   Evidently report of the drifted run: {report}")
@@ -91,18 +129,25 @@ def verdict_failures(first: dict[str, Any], second: dict[str, Any]) -> list[str]
     return failures
 
 
-def guided_run(client: httpx.Client, data_dir: Path) -> int:
+def guided_run(client: httpx.Client, data_dir: Path, inbox: Inbox) -> int:
     upload_reference(client)
     first = first_phase(client)
     second = second_phase(client)
+    failures = verdict_failures(first, second) + drifted_alerts(client, inbox)
+    third, resolved = recovery(client, inbox)
     show_outputs(client, second["run_id"], data_dir)
-    failures = verdict_failures(first, second)
+    if third["status"] != "ok" or third["dataset_drift"] is not False:
+        failures.append(f"run 3 (clean again) should find no dataset drift; got {third['status']}")
+    failures += resolved
     if failures:
-        print("\nDEMO FAILED: driftmon's verdicts are not the expected ones")
+        print("\nDEMO FAILED: driftmon did not do what it should")
         for failure in failures:
             print(f"  - {failure}")
         return 1
-    print("\nverdicts as expected: no drift on training-like traffic, drift after the shift")
+    print(
+        "\nas expected: no drift on training-like traffic, drift after the shift, alerts "
+        "delivered signed when it fired and again when it resolved"
+    )
     return 0
 
 
@@ -118,7 +163,13 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
     base_url = f"http://127.0.0.1:{used_port}"
     print(f"starting driftmon on {base_url} (embedded Redis in {data_dir}, log in driftmon.log)")
     with (
-        running_server(data_dir, used_port) as server,
+        receiving() as (inbox, receiver_port),
+        running_server(
+            data_dir,
+            used_port,
+            models_yaml(receiver_port),
+            {WEBHOOK_SECRET_ENV: inbox.secret},
+        ) as server,
         httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS) as client,
     ):
         print("waiting for /readyz", end="", flush=True)
@@ -126,7 +177,7 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
             print(f"driftmon did not start; the end of its log:\n{log_tail(data_dir)}")
             return 1
         try:
-            outcome = guided_run(client, data_dir)
+            outcome = guided_run(client, data_dir, inbox)
         except (DemoError, httpx.HTTPError, ValueError) as exc:  # ValueError: a non-JSON answer
             print(f"\nDEMO FAILED: {exc}\nthe end of driftmon's log:\n{log_tail(data_dir)}")
             return 1
@@ -137,7 +188,11 @@ def run_demo(data_dir: Path, port: int | None, keep_serving: bool) -> int:
             print(f"\ndriftmon keeps serving on {base_url} (pid {server.pid}).")
             print(f"Stop it with Ctrl-C here, or: kill {server.pid}")
             serve_until_stopped(server)
-    # `make serve` uses ./data, not the demo's dir: name the command that finds this data
-    again = f"driftmon serve --data-dir {data_dir} --models-file {data_dir / 'models.yaml'}"
+        # `make serve` uses ./data, not the demo's dir: name the command that finds this
+        # data (its models file reads the webhook secret from the environment)
+        again = (
+            f"{WEBHOOK_SECRET_ENV}='{inbox.secret}' driftmon serve --data-dir {data_dir} "
+            f"--models-file {data_dir / 'models.yaml'}"
+        )
     print(f"driftmon stopped; data kept in {data_dir} (run it again: {again})")
     return outcome

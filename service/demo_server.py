@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from service.demo_scenario import MODELS_YAML, SERVE_OPTIONS, DemoError
+from service.demo_scenario import SERVE_OPTIONS, DemoError
 from service.launch import serve_command, wait_until_ready
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -66,14 +66,18 @@ def server_command(data_dir: Path, port: int) -> list[str]:
     )
 
 
-def server_environment() -> dict[str, str]:
-    """The caller's environment without DRIFTMON_* settings: the demo must run the same
-    everywhere, and on its own embedded Redis (never a DRIFTMON_REDIS_URL)."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("DRIFTMON_")}
+def server_environment(extra: dict[str, str]) -> dict[str, str]:
+    """The caller's environment without DRIFTMON_* settings (the demo must run the same
+    everywhere, and on its own embedded Redis, never a DRIFTMON_REDIS_URL), plus `extra`
+    (the webhook secret)."""
+    own = {name: value for name, value in os.environ.items() if not name.startswith("DRIFTMON_")}
+    return {**own, **extra}
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    (data_dir / "models.yaml").write_text(MODELS_YAML)
+def start_server(
+    data_dir: Path, port: int, models: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    (data_dir / "models.yaml").write_text(models)
     with (data_dir / "driftmon.log").open("wb") as log:
         # a session of its own: Ctrl-C reaches only the demo, which then stops the server
         # with one SIGTERM (a second signal would make uvicorn skip its clean shutdown)
@@ -82,7 +86,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_environment(),
+            env=server_environment(env),
             start_new_session=True,
         )
 
@@ -129,9 +133,11 @@ def serve_until_stopped(server: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def running_server(
+    data_dir: Path, port: int, models: str, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     """The server for the duration of the block; stopped however the block ends."""
-    server = start_server(data_dir, port)
+    server = start_server(data_dir, port, models, env)
     try:
         yield server
     finally:

@@ -1,11 +1,15 @@
 """Prometheus metrics on a registry of our own.
 
-Intake and run counters are per process. Drift gauges are rendered at scrape time from
-the latest RunResults in Redis (service/metrics_gauges.py)."""
+Intake, run and delivery counters are per process. Drift gauges are rendered at scrape
+time from the latest RunResults in Redis (service/metrics_gauges.py), alert and outbox
+gauges from the alert store and the outbox (service/metrics_alerts.py).
+
+Counters with an outcome, status or reason label export every known value at 0 from
+the first use of their other labels on (service/metrics_counters.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,47 +19,77 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.registry import Collector
 
 from core.results import RunResult
+from service.metrics_alerts import AlertsCollector, AlertStateSource, OutboxStats
+from service.metrics_counters import (
+    CLOUDEVENT_OUTCOMES,
+    DELIVERY_OUTCOMES,
+    EVENT_OUTCOMES,
+    LABEL_OUTCOMES,
+    REJECT_REASONS,
+    RUN_STATUSES,
+    RUN_TRIGGERS,
+    STREAM_OUTCOMES,
+    PlainCounter,
+    ZeroedCounters,
+)
 from service.metrics_gauges import LatestRunsCollector
 
 RUN_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# No `<name>_created` series: one more sample per counter child and, in the text format
+# Prometheus scrapes, a second (gauge) family per counter that nothing reads.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry, version: str, max_columns: int = 100) -> None:
         self.registry = registry
+        self._zeroed = ZeroedCounters(registry)
         self._intake_counters()
         self._run_counters()
         self._stream_metrics()
+        self._delivery_metrics()
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
         self.latest = LatestRunsCollector(max_columns)
         registry.register(self.latest)
+        self.alerting = AlertsCollector(max_columns)
+        registry.register(self.alerting)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
 
-    def _counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
-        return Counter(name, documentation, labels, registry=self.registry)
+    def _counter(
+        self, name: str, documentation: str, labels: list[str], *closed: Sequence[str]
+    ) -> Counter:
+        """A counter whose last len(closed) labels take closed values, created at 0."""
+        return self._zeroed.counter(name, documentation, labels, *closed)
+
+    def _zero(self, counter: Counter, *open_values: str) -> None:
+        self._zeroed.zero(counter, *open_values)
 
     def _intake_counters(self) -> None:
         self.events = self._counter(
             "driftmon_events",
             "Prediction events received, by outcome (accepted, duplicate, rejected).",
             ["model", "source", "outcome"],
+            EVENT_OUTCOMES,
         )
         self.rejects = self._counter(
             "driftmon_events_rejected_by_reason",
             "Records rejected at intake, by reason (invalid, type_mismatch, unknown_field).",
             ["model", "source", "reason"],
+            REJECT_REASONS,
         )
         self.labels = self._counter(
             "driftmon_labels",
             "Ground-truth labels received, by outcome (accepted, unknown event).",
             ["model", "source", "outcome"],
+            LABEL_OUTCOMES,
         )
         self.reference_uploads = self._counter(
             "driftmon_reference_uploads", "Reference uploads accepted.", ["model"]
@@ -68,6 +102,9 @@ class Metrics:
             "Inference-logger CloudEvents by half (request, response, feedback) and outcome.",
             ["half", "outcome"],
         )
+        for half, outcomes in CLOUDEVENT_OUTCOMES.items():
+            for outcome in outcomes:
+                self.cloudevents.labels(half, outcome)
         self.cloudevents_unmatched = self._counter(
             "driftmon_cloudevents_unmatched",
             "Request or response halves that expired without their partner.",
@@ -79,6 +116,8 @@ class Metrics:
             "driftmon_detection_runs",
             "Detection runs finished in this process, by status.",
             ["model", "status", "trigger"],
+            RUN_STATUSES,
+            RUN_TRIGGERS,
         )
         self.run_duration = Histogram(
             "driftmon_detection_run_duration_seconds",
@@ -98,6 +137,7 @@ class Metrics:
             "driftmon_stream_entries",
             "Redis Stream entries by outcome (read, redelivered, acked, dead_lettered, deleted).",
             ["stream", "outcome"],
+            STREAM_OUTCOMES,
         )
         self.stream_lag = Gauge(
             "driftmon_stream_lag_entries",
@@ -118,13 +158,33 @@ class Metrics:
         )
         self.registry.register(self.stream_consumer_restarts)
 
+    def _delivery_metrics(self) -> None:
+        self.notifications = self._counter(
+            "driftmon_alert_notifications",
+            "Alert notification deliveries by channel and outcome "
+            "(delivered, retried, dead_lettered, failed).",
+            ["channel", "outcome"],
+            DELIVERY_OUTCOMES,
+        )
+        self.delivery_seconds = Histogram(
+            "driftmon_alert_delivery_seconds",
+            "Wall time of one delivery attempt to a channel, whatever its outcome.",
+            ["channel"],
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+
     def count_events(self, model: str, source: str, outcome: str, amount: int) -> None:
+        self._zero(self.events, model, source)
+        self._zero(self.rejects, model, source)  # a batch's rejects are counted after it
         self.events.labels(model, source, outcome).inc(amount)
 
     def count_rejects(self, model: str, source: str, reason: str, amount: int) -> None:
+        self._zero(self.rejects, model, source)
         self.rejects.labels(model, source, reason).inc(amount)
 
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None:
+        self._zero(self.labels, model, source)
         self.labels.labels(model, source, outcome).inc(amount)
 
     def count_kpis(self, model: str, source: str, amount: int) -> None:
@@ -137,9 +197,11 @@ class Metrics:
         self.cloudevents_unmatched.labels(model).inc(amount)
 
     def count_stream(self, stream: str, outcome: str, amount: int) -> None:
+        self._zero(self.stream_entries, stream)
         self.stream_entries.labels(stream, outcome).inc(amount)
 
     def set_stream_status(self, stream: str, lag: int | None, pending: int) -> None:
+        self._zero(self.stream_entries, stream)  # reported from the consumer's start on
         if lag is not None:
             self.stream_lag.labels(stream).set(lag)
         self.stream_pending.labels(stream).set(pending)
@@ -148,11 +210,48 @@ class Metrics:
         self.stream_consumer_restarts.inc()
 
     def observe_run(self, result: RunResult) -> None:
+        self._zero(self.runs, result.model)
         self.runs.labels(result.model, result.status, result.trigger).inc()
         self.run_duration.labels(result.model).observe(result.duration_seconds)
 
+    def declare_sinks(self, names: Sequence[str]) -> None:
+        """Run sinks whose failure counter starts at 0 (MetricsSink declares itself)."""
+        for name in names:
+            self._zero(self.sink_failures, name)
+
     def count_sink_failure(self, sink: str) -> None:
+        self._zero(self.sink_failures, sink)
         self.sink_failures.labels(sink).inc()
+
+    def declare_channels(self, names: Sequence[str]) -> None:
+        """Notification channels whose delivery series start at 0 (every outcome)."""
+        for name in names:
+            self._zero(self.notifications, name)
+            self.delivery_seconds.labels(name)
+
+    def count_delivery(self, channel: str, outcome: str) -> None:
+        """One delivery attempt's outcome: delivered, retried, dead_lettered or failed."""
+        self._zero(self.notifications, channel)
+        self.notifications.labels(channel, outcome).inc()
+
+    def observe_delivery_seconds(self, channel: str, seconds: float) -> None:
+        self.delivery_seconds.labels(channel).observe(seconds)
+
+    def set_alert_states(self, model: str, states: Sequence[tuple[str, str | None, str]]) -> None:
+        """The model's alerts as (rule, column or None, state), replacing its series:
+        pending and firing ones are exported, at most max_columns per model."""
+        self.alerting.set_model(model, states)
+
+    def attach_alert_sources(
+        self, outbox: OutboxStats | None, alerts: AlertStateSource | None
+    ) -> None:
+        """Where refresh_alerts reads the outbox and the alert states from."""
+        self.alerting.attach(outbox, alerts)
+
+    async def refresh_alerts(self, now: float) -> None:
+        """Reads the outbox and alert gauges for the next scrape (the /metrics route
+        awaits it before rendering, as it refreshes the drift gauges)."""
+        await self.alerting.refresh(now)
 
     def forget_model(self, model: str) -> None:
         """Drop the series of a deleted model from every per-process metric with a `model`
@@ -171,25 +270,8 @@ class Metrics:
             }
             for labelvalues in children:
                 metric.remove(*labelvalues)
-
-
-class PlainCounter(Collector):
-    """A counter without labels. prometheus_client's own would also export a
-    `<name>_created` gauge, a second family that docs/metrics.md would have to list."""
-
-    def __init__(self, name: str, documentation: str) -> None:
-        self._name = name
-        self._documentation = documentation
-        self.value = 0
-
-    def inc(self) -> None:
-        self.value += 1
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily(self._name, self._documentation, value=self.value)
-
-    def describe(self) -> Iterable[CounterMetricFamily]:
-        return self.collect()
+        self._zeroed.forget("model", model)  # created at 0 again if the model comes back
+        self.alerting.forget_model(model)
 
 
 class MetricsSink:
@@ -200,6 +282,7 @@ class MetricsSink:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        metrics.declare_sinks([self.name])
 
     async def publish(self, run: RunResult, previous: RunResult | None) -> None:
         self._metrics.observe_run(run)

@@ -4,7 +4,6 @@ exported."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +11,15 @@ from datetime import datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from core.results import ColumnResult, DataQuality, RunResult
+from core.results import ColumnResult, RunResult
+from service.metrics_sections import (
+    gauge,
+    kpi_gauges,
+    multivariate_gauges,
+    performance_gauges,
+    prediction_gauges,
+    quality_gauges,
+)
 
 
 @dataclass
@@ -22,6 +29,9 @@ class ModelSnapshot:
     latest: RunResult | None
     latest_ok: RunResult | None
     schedule_seconds: float
+    # when the model was registered (its first reference), unix seconds: the age of a
+    # model that never had an ok run (DriftmonMonitorStale)
+    created_at: float | None = None
 
 
 class LatestRunsCollector(Collector):
@@ -47,11 +57,11 @@ class LatestRunsCollector(Collector):
         yield from _run_gauges(latest)
         yield from _schedule_gauges(self._models, self._max_columns)
         yield from _column_gauges(ok_runs)
-        yield from _prediction_gauges(ok_runs)
-        yield from _quality_gauges(ok_runs)
-        yield from _performance_gauges(ok_runs)
-        yield from _multivariate_gauges(ok_runs)
-        yield from _kpi_gauges(ok_runs)
+        yield from prediction_gauges(ok_runs)
+        yield from quality_gauges(ok_runs)
+        yield from performance_gauges(ok_runs)
+        yield from multivariate_gauges(ok_runs)
+        yield from kpi_gauges(ok_runs)
         yield _last_success(ok_runs)
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
@@ -72,26 +82,33 @@ def capped_columns(result: RunResult, cap: int) -> RunResult:
 
 
 def _schedule_gauges(models: dict[str, ModelSnapshot], cap: int) -> Iterator[GaugeMetricFamily]:
-    interval = _gauge(
+    interval = gauge(
         "driftmon_schedule_interval_seconds", "Configured detection interval.", ["model"]
     )
-    streak = _gauge(
+    streak = gauge(
         "driftmon_dataset_drift_streak_runs",
         "Consecutive latest successful runs that found dataset drift.",
         ["model"],
     )
-    span = _gauge(
+    span = gauge(
         "driftmon_window_span_seconds",
         "Time between the oldest and newest event of the latest run's window.",
         ["model"],
     )
-    unexported = _gauge(
+    unexported = gauge(
         "driftmon_unexported_columns",
         "Columns left out of per-column metrics by DRIFTMON_METRICS_MAX_COLUMNS.",
         ["model"],
     )
+    created = gauge(
+        "driftmon_model_created_timestamp_seconds",
+        "When the model was registered (its first reference upload).",
+        ["model"],
+    )
     for model, snapshot in models.items():
         interval.add_metric([model], snapshot.schedule_seconds)
+        if snapshot.created_at is not None:
+            created.add_metric([model], snapshot.created_at)
         ok = snapshot.latest_ok
         if ok is None:
             continue
@@ -99,27 +116,23 @@ def _schedule_gauges(models: dict[str, ModelSnapshot], cap: int) -> Iterator[Gau
         if ok.window.start and ok.window.end:
             span.add_metric([model], _timestamp(ok.window.end) - _timestamp(ok.window.start))
         unexported.add_metric([model], max(0, len(ok.columns) - cap))
-    yield from (interval, streak, span, unexported)
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, labels=labels)
+    yield from (interval, created, streak, span, unexported)
 
 
 def _run_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
-    window = _gauge("driftmon_window_events", "Events in the window of the latest run.", ["model"])
-    dataset = _gauge(
+    window = gauge("driftmon_window_events", "Events in the window of the latest run.", ["model"])
+    dataset = gauge(
         "driftmon_dataset_drift", "1 when the latest run found dataset drift.", ["model"]
     )
-    share = _gauge(
+    share = gauge(
         "driftmon_drifted_columns_share", "Share of columns drifted in the latest run.", ["model"]
     )
-    status = _gauge(
+    status = gauge(
         "driftmon_last_run_status",
         "1 for the status of the latest run (ok, insufficient_data, error).",
         ["model", "status"],
     )
-    duration = _gauge(
+    duration = gauge(
         "driftmon_last_run_duration_seconds", "Wall time of the latest run.", ["model"]
     )
     for result in results:
@@ -136,18 +149,18 @@ def _run_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
 
 def _column_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
     labels = ["model", "column"]
-    score = _gauge(
+    score = gauge(
         "driftmon_column_drift_score",
         "Drift score of a column (method-specific).",
         [*labels, "method"],
     )
-    threshold = _gauge(
+    threshold = gauge(
         "driftmon_column_drift_threshold", "Threshold the score is compared with.", labels
     )
-    drifted = _gauge(
+    drifted = gauge(
         "driftmon_column_drifted", "1 when the column drifted in the latest ok run.", labels
     )
-    missing = _gauge(
+    missing = gauge(
         "driftmon_column_missing_share", "Share of missing values in the window.", labels
     )
     for result in results:
@@ -163,152 +176,15 @@ def _column_gauges(results: Iterable[RunResult]) -> Iterator[GaugeMetricFamily]:
 
 
 def _last_success(results: Iterable[RunResult]) -> GaugeMetricFamily:
-    gauge = _gauge(
+    started = gauge(
         "driftmon_last_successful_run_timestamp_seconds",
         "Start time of the latest run with status ok.",
         ["model"],
     )
     for result in results:
-        gauge.add_metric([result.model], _timestamp(result.started_at))
-    return gauge
+        started.add_metric([result.model], _timestamp(result.started_at))
+    return started
 
 
 def _timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
-
-
-def _verdict_gauges(
-    prefix: str, what: str, verdicts: dict[str, ColumnResult | None]
-) -> Iterator[GaugeMetricFamily]:
-    """Score and verdict of one part of the prediction section, by model."""
-    score = _gauge(f"{prefix}_score", f"Drift score of the {what}.", ["model", "method"])
-    drifted = _gauge(f"{prefix}ed", f"1 when the {what} drifted.", ["model"])
-    for model, verdict in verdicts.items():
-        if verdict is None or verdict.score is None or verdict.drifted is None:
-            continue
-        score.add_metric([model, verdict.method or ""], verdict.score)
-        drifted.add_metric([model], float(verdict.drifted))
-    yield from (score, drifted)
-
-
-def _prediction_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
-    predictions = {result.model: result.prediction for result in results}
-    drifts = {model: prediction.drift for model, prediction in predictions.items()}
-    confidences = {model: prediction.confidence for model, prediction in predictions.items()}
-    yield from _verdict_gauges("driftmon_prediction_drift", "prediction column", drifts)
-    yield from _verdict_gauges("driftmon_confidence_drift", "model confidence", confidences)
-    mean = _gauge(
-        "driftmon_mean_confidence",
-        "Mean top-class probability, in the window and in the reference.",
-        ["model", "dataset"],
-    )
-    for model, prediction in predictions.items():
-        if prediction.mean_confidence is not None:
-            mean.add_metric([model, "reference"], prediction.mean_confidence.reference)
-            mean.add_metric([model, "window"], prediction.mean_confidence.window)
-    yield mean
-
-
-def _quality_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
-    labels = ["model", "column"]
-    unseen = _gauge(
-        "driftmon_column_unseen_category_share",
-        "Share of window values that are categories the reference never had.",
-        labels,
-    )
-    out_of_range = _gauge(
-        "driftmon_column_out_of_range_share",
-        "Share of window values outside the reference's range.",
-        labels,
-    )
-    mismatches = _gauge(
-        "driftmon_column_type_mismatches",
-        "Records rejected during the window for a wrong type in this column.",
-        labels,
-    )
-    findings = _gauge(
-        "driftmon_data_quality_findings",
-        "Data-quality findings of the latest run, by check and severity.",
-        ["model", "check", "severity"],
-    )
-    for result in results:
-        quality = result.data_quality or DataQuality()
-        for column, stats in quality.columns.items():
-            key = [result.model, column]
-            if column not in result.columns:  # only schema columns become label values
-                continue
-            if stats.unseen_category_share is not None:  # categorical columns only
-                unseen.add_metric(key, stats.unseen_category_share)
-            if stats.out_of_range_share is not None:  # numerical columns only
-                out_of_range.add_metric(key, stats.out_of_range_share)
-            mismatches.add_metric(key, float(stats.type_mismatches))
-        for (check, severity), count in Counter(
-            (f.check, f.severity) for f in quality.findings
-        ).items():
-            findings.add_metric([result.model, check, severity], count)
-    yield from (unseen, out_of_range, mismatches, findings)
-
-
-def _performance_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
-    quality = _gauge(
-        "driftmon_model_quality",
-        "Model quality from ground truth (accuracy, f1, roc_auc, mae, ...).",
-        ["model", "metric", "dataset"],
-    )
-    coverage = _gauge(
-        "driftmon_label_coverage_ratio", "Share of window events with ground truth.", ["model"]
-    )
-    for result in results:
-        performance = result.performance
-        if performance is None:
-            continue
-        coverage.add_metric([result.model], performance.label_coverage)
-        for dataset, metrics in (
-            ("window", performance.window),
-            ("reference", performance.reference),
-        ):
-            # metric label values: the fields of the task's metrics that the run has
-            for metric, value in (metrics.model_dump() if metrics else {}).items():
-                quality.add_metric([result.model, metric, dataset], value)
-    yield from (quality, coverage)
-
-
-def _multivariate_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
-    score = _gauge(
-        "driftmon_multivariate_drift_score",
-        "Cross-validated ROC AUC of a classifier telling window from reference (0.5: same).",
-        ["model", "method"],
-    )
-    drifted = _gauge(
-        "driftmon_multivariate_drifted", "1 when the joint distribution shifted.", ["model"]
-    )
-    for result in results:
-        verdict = result.multivariate
-        if verdict is None or verdict.score is None or verdict.drifted is None:
-            continue
-        score.add_metric([result.model, verdict.method], verdict.score)
-        drifted.add_metric([result.model], float(verdict.drifted))
-    yield from (score, drifted)
-
-
-def _kpi_gauges(results: list[RunResult]) -> Iterator[GaugeMetricFamily]:
-    labels = ["model", "kpi"]
-    window = _gauge("driftmon_kpi_window_mean", "Mean of a business KPI in the window.", labels)
-    baseline = _gauge(
-        "driftmon_kpi_baseline_mean", "Mean of a business KPI in its baseline period.", labels
-    )
-    change = _gauge(
-        "driftmon_kpi_relative_change",
-        "Window mean against baseline mean, as a ratio of change (0.1: up 10%).",
-        labels,
-    )
-    for result in results:
-        for name, comparison in result.kpis.items():
-            key = [result.model, name]
-            if comparison.window.mean is not None:
-                window.add_metric(key, comparison.window.mean)
-            if comparison.baseline.mean is not None:
-                baseline.add_metric(key, comparison.baseline.mean)
-            if comparison.relative_change is not None:
-                change.add_metric(key, comparison.relative_change)
-    yield from (window, baseline, change)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.alerts import AlertState
 from core.results import RunResult
 
 # where the error shape lands in the schema: routes that answer HTML or text refer to it
@@ -172,6 +173,7 @@ class ModelDescription(BaseModel):
     window: WindowNow
     stored_events: int
     latest_run: LatestRun | None
+    firing_alerts: list[AlertState]
 
 
 def _absent_sections_are_empty(schema: dict[str, Any]) -> None:

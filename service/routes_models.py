@@ -151,6 +151,10 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
         "latest_run": None
         if latest is None
         else {"run_id": latest.run_id, "status": latest.status, "started_at": latest.started_at},
+        "firing_alerts": [
+            alert.model_dump(mode="json")
+            for alert in await services.stores.alerts.list(record.name, ["firing"])
+        ],
     }
 
 
@@ -198,11 +202,13 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 )
 async def delete_model(model: str, request: Request) -> Response:
     """Remove the model and everything kept for it (references, events, labels, runs,
-    reports, KPIs), its scheduled detection and its series in this process's metrics."""
+    reports, KPIs, alert states and silences), its scheduled detection and its series in
+    this process's metrics. Notifications already written are still delivered."""
     check_model_name(model)
     services = services_of(request)
     if not await services.stores.registry.delete(model):
         raise unknown_model(model)
+    await services.stores.alerts.forget_model(model)
     services.scheduler.unschedule(model)
     services.metrics.forget_model(model)
     return Response(status_code=204)

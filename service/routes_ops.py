@@ -27,10 +27,12 @@ async def metrics(request: Request) -> Response:
             latest=await services.stores.runs.latest(model),
             latest_ok=await services.stores.runs.latest(model, ok_only=True),
             schedule_seconds=services.config_for(model).schedule_seconds,
+            created_at=await services.stores.registry.created_at(model),
         )
         for model in await services.stores.registry.names()
     }
     services.metrics.latest.update(snapshots)
+    await services.metrics.refresh_alerts(services.clock.now())
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,6 +8,8 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from alerts.dispatcher import Dispatcher
+from alerts.sink import ModelAlerting
 from collectors.ce_intake import CloudEventsIntake
 from collectors.intake import Intake
 from collectors.stream import StreamConsumer
@@ -38,12 +40,16 @@ class Services:
     model_configs: dict[str, ModelConfig]
     scheduler: DetectionScheduler
     body_limits: BodyLimits  # request bodies in flight, read in time (service/limits.py)
+    dispatcher: Dispatcher  # empties the alert outbox (alerts/dispatcher.py)
     stream_consumer: StreamConsumer | None = None
     # set while streams are consumed: /readyz reports whether the consumer is up
     stream_supervisor: Supervisor | None = None
 
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)
+
+    def alerting_for(self, model: str) -> ModelAlerting:
+        return alerting_for(self.settings, self.model_configs, model)
 
 
 def config_for(
@@ -52,6 +58,16 @@ def config_for(
     return effective_config(
         settings.model_defaults(), model_configs.get(model) or ModelConfig(name=model)
     )
+
+
+def alerting_for(
+    settings: Settings, model_configs: dict[str, ModelConfig], model: str
+) -> ModelAlerting:
+    """The model's own `alerts:` when its YAML has them, else DRIFTMON_ALERT_RULES."""
+    own = model_configs.get(model)
+    rules = own.alerts if own is not None and own.alerts is not None else settings.alert_rules
+    schedule = config_for(settings, model_configs, model).schedule_seconds
+    return ModelAlerting(rules=rules, schedule_seconds=schedule)
 
 
 def services_of_app(app: FastAPI) -> Services:

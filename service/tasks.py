@@ -105,6 +105,24 @@ async def unmatched_halves_sweeper(settings: Settings, services: Services) -> As
             await task
 
 
+@asynccontextmanager
+async def running_dispatcher(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """Delivers the outbox's notifications while the app runs; a notification in flight
+    at shutdown is sent again after its lease by whichever replica claims it."""
+    if not settings.alert_dispatch_enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(services.dispatcher.run_forever(stop), name="alert-dispatcher")
+    try:
+        yield
+    finally:
+        stop.set()
+        # past the timeout wait_for cancels it: its claims come back after their lease
+        with suppress(TimeoutError):
+            await asyncio.wait_for(task, timeout=settings.alert_timeout_seconds + 1)
+
+
 def stream_settings(settings: Settings) -> StreamSettings:
     return StreamSettings(
         streams={stream: model or None for stream, model in settings.streams.items()},

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from collectors.ce_intake import CloudEventSettings, CloudEventsIntake
 from collectors.intake import Intake, IntakePolicy
 from core.clock import Clock
-from core.config import ModelConfig, check_pii_key, load_models_file
+from core.config import ModelConfig, check_pii_key, read_models_file
 from core.keys import Keys
 from core.stores import StoreLimits, Stores
 from core.stores.events import RetentionPolicy
@@ -23,7 +23,14 @@ from service.config import Settings
 from service.limits import BodyLimits
 from service.metrics import Metrics, MetricsSink
 from service.scheduler import DetectionScheduler, registry_intervals
-from service.state import Services, config_for
+from service.state import Services, alerting_for, config_for
+from service.wiring_alerts import (
+    alert_channels,
+    alert_sink,
+    check_routes,
+    dispatcher,
+    open_channels,
+)
 
 
 def build_services(
@@ -36,15 +43,31 @@ def build_services(
 ) -> Services:
     keys = Keys(settings.key_prefix)
     stores = open_stores(settings, redis, keys, clock)
-    model_configs = load_models_file(settings.models_file)
+    models_file = read_models_file(settings.models_file)
+    model_configs = {model.name: model for model in models_file.models}
     check_pii_key(model_configs, pii_key(settings), "DRIFTMON_PII_HMAC_KEY")
     model_config = partial(config_for, settings, model_configs)
+    channel_configs = alert_channels(settings, models_file.channels)
+    check_routes(settings, model_configs, channel_configs)
+    channels = open_channels(settings, channel_configs)
+    metrics.declare_channels(list(channels))
+    metrics.declare_sinks(["alerts"])
+    # every scrape reads the alert states and the outbox from Redis: replicas agree
+    metrics.attach_alert_sources(stores.outbox, stores.alerts)
+    alerts = alert_sink(
+        settings,
+        stores,
+        clock,
+        metrics,
+        partial(alerting_for, settings, model_configs),
+        channel_configs,
+    )
     runner = DetectionRunner(
         stores,
         clock,
         executor,
         model_config,
-        sinks=[MetricsSink(metrics)],
+        sinks=[MetricsSink(metrics), alerts],
         sink_failures=metrics,
         settings=RunnerSettings(
             kpi_baseline_seconds=settings.kpi_baseline_seconds,
@@ -77,6 +100,7 @@ def build_services(
         model_configs=model_configs,
         scheduler=scheduler,
         body_limits=BodyLimits.from_settings(settings),
+        dispatcher=dispatcher(settings, stores, channels, http, clock, metrics),
     )
 
 

@@ -11,11 +11,13 @@ from redis.asyncio import Redis
 
 from core.clock import Clock
 from core.keys import Keys
+from core.stores.alerts import AlertStore
 from core.stores.events import EventStore
 from core.stores.joins import HalfJoins
 from core.stores.kpis import KpiStore
 from core.stores.labels import LabelStore
 from core.stores.lease import RunLease
+from core.stores.outbox import Outbox
 from core.stores.registry import ModelRegistry
 from core.stores.rejects import RejectStore
 from core.stores.runs import RunStore
@@ -27,6 +29,8 @@ class StoreLimits:
     run_history: int = 200
     kpi_max_names: int = 50
     kpi_retention_seconds: float = 7 * 86400
+    max_silences: int = 1000
+    outbox_dead_letters: int = 1000  # the newest dead-lettered notifications kept
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class Stores:
     kpis: KpiStore
     lease: RunLease
     joins: HalfJoins
+    alerts: AlertStore
+    outbox: Outbox
 
     @classmethod
     def open(
@@ -54,4 +60,6 @@ class Stores:
             kpis=KpiStore(redis, keys, limits.kpi_max_names, limits.kpi_retention_seconds),
             lease=RunLease(redis, keys, holder),
             joins=HalfJoins(redis, keys),
+            alerts=AlertStore(redis, keys, limits.max_silences),
+            outbox=Outbox(redis, keys, limits.outbox_dead_letters),
         )

@@ -144,6 +144,11 @@ class ModelRegistry:
             references=references,
         )
 
+    async def created_at(self, model: str) -> float | None:
+        """When the model's first reference was uploaded; None for an unknown model."""
+        raw = await self._redis.hget(self._keys.model(model), "created_at")
+        return None if raw is None else float(raw)
+
     async def schema(self, model: str) -> ModelSchema | None:
         now = self._clock.now()
         cached = self._schemas.get(model)

@@ -3,6 +3,7 @@ that a live scrape of the app really has."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -21,12 +22,16 @@ RULES = "deploy/prometheus/rules/driftmon.rules.yml"
 RULE_TESTS = "deploy/prometheus/tests/driftmon.rules.test.yml"
 REPORT = "http://driftmon:8000/v1/models/{{ $labels.model }}/runs/latest/report"
 ALERTS = {
+    "DriftmonDown",
+    "DriftmonTargetMissing",
     "DriftmonDatasetDrift",
     "DriftmonMonitorStale",
     "DriftmonIntakeStopped",
     "DriftmonStreamLagHigh",
     "DriftmonDeadLettersGrowing",
     "DriftmonInsufficientData",
+    "DriftmonAlertDeliveryFailing",
+    "DriftmonAlertOutboxBacklog",
 }
 
 
@@ -40,6 +45,11 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_promtool_check_config() -> None:
     run_promtool("check", "config", CONFIG)
+
+
+def rule(name: str) -> dict[str, Any]:
+    [found] = [rule for rule in alert_rules() if rule["alert"] == name]
+    return found
 
 
 def test_promtool_check_rules() -> None:
@@ -77,3 +87,36 @@ def test_every_alert_has_unit_tests() -> None:
 async def test_rules_use_only_exported_metrics(harness: Harness) -> None:
     scrape = await live_scrape(harness)
     assert_all_exported(metric_names(rule["expr"] for rule in alert_rules()), scrape)
+
+
+def test_down_and_missing_rules_match_the_scrape_job() -> None:
+    config = yaml.safe_load((REPO / CONFIG).read_text())
+    jobs = [job["job_name"] for job in config["scrape_configs"]]
+    assert "driftmon" in jobs
+    for name in ("DriftmonDown", "DriftmonTargetMissing"):
+        expr = rule(name)["expr"]
+        [pattern] = re.findall(r'up\{job=~"([^"]+)"\}', expr)
+        assert [job for job in jobs if re.fullmatch(pattern, job)] == ["driftmon"], name
+    assert rule("DriftmonTargetMissing")["expr"].startswith("absent(")
+
+
+def test_monitor_stale_covers_models_that_never_had_a_successful_run() -> None:
+    expr = rule("DriftmonMonitorStale")["expr"]
+    assert "driftmon_last_successful_run_timestamp_seconds" in expr
+    assert "driftmon_model_created_timestamp_seconds" in expr
+    tests = yaml.safe_load((REPO / RULE_TESTS).read_text())["tests"]
+    inputs = [
+        series["series"]
+        for test in tests
+        if any(case["alertname"] == "DriftmonMonitorStale" for case in test["alert_rule_test"])
+        for series in test["input_series"]
+    ]
+    never_ok = {
+        model
+        for model in re.findall(r'model="(\w+)"', " ".join(inputs))
+        if not any(
+            f'model="{model}"' in series and series.startswith("driftmon_last_successful")
+            for series in inputs
+        )
+    }
+    assert never_ok, "no promtool test of a model that never had an ok run"

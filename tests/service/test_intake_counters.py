@@ -36,11 +36,12 @@ Status = tuple[float | None, float | None]  # (lag, pending); None: not exported
 
 
 def rejects_by_series(samples: list[Sample]) -> dict[tuple[str, str, str], float]:
-    """{(model, source, reason): count} of every rejects-by-reason series exported."""
+    """{(model, source, reason): count} of every rejects-by-reason series above 0 (every
+    reason is exported at 0 from a model and source's first batch on)."""
     return {
         (sample.labels["model"], sample.labels["source"], sample.labels["reason"]): sample.value
         for sample in samples
-        if sample.name == REJECTS
+        if sample.name == REJECTS and sample.value > 0
     }
 
 

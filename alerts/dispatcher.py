@@ -1,0 +1,261 @@
+"""The outbox's consumer: claims due notifications, sends each to its channel, and
+completes, retries (exponential backoff, full jitter, Retry-After honoured) or
+dead-letters it.
+
+Channels never wait on each other: each channel has its own `concurrency` slots, and a
+request costs at most `timeout_seconds`, so a dead receiver only slows its own
+notifications. Notifications of one order key go out one at a time, in claim order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Protocol
+
+import httpx
+
+from alerts.channels import Channel
+from alerts.delivery import DeliveryPolicy, DeliveryResult, HttpDelivery
+from core.alerts import Notification
+from core.clock import Clock
+
+log = logging.getLogger(__name__)
+
+MetricOutcome = Literal["delivered", "retried", "dead_lettered", "failed"]
+# past any cap already; stops 2**attempts from growing without bound
+MAX_EXPONENT = 62
+
+
+class NotificationQueue(Protocol):
+    """The outbox as the dispatcher sees it (core/stores/outbox.py implements it)."""
+
+    async def claim(self, now: float, limit: int, lease_seconds: float) -> list[Notification]:
+        """Up to `limit` notifications due at `now`, leased for `lease_seconds`: a lease
+        that runs out (a crashed replica) makes them claimable again. Several of one
+        order key come in enqueue order."""
+        ...
+
+    async def complete(self, notification_id: str) -> bool: ...
+
+    async def retry(self, notification_id: str, next_attempt_at: float, error: str) -> bool:
+        """Releases the lease until `next_attempt_at`; increments `attempts`."""
+        ...
+
+    async def dead_letter(self, notification_id: str, reason: str, now: float) -> bool: ...
+
+
+class DeliveryMetrics(Protocol):
+    def count_delivery(self, channel: str, outcome: MetricOutcome) -> None:
+        """failed: the dispatcher itself failed (a bug, the outbox unreachable); the
+        notification's lease runs out and it is claimed again."""
+        ...
+
+    def observe_delivery_seconds(self, channel: str, seconds: float) -> None:
+        """How long one request took, for every request that went out."""
+        ...
+
+
+class RandomSource(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    batch_size: int = 100
+    # requests in flight per channel
+    concurrency: int = 4
+    # must outlast a batch's requests, else another replica claims them mid-send
+    lease_seconds: float = 120.0
+    poll_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    max_age_seconds: float = 86_400.0
+    # the most of a receiver's Retry-After that is honoured
+    max_retry_after_seconds: float = 3600.0
+    # exact host names deliveries may go to; None: any
+    allowed_hosts: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
+        for name in ("poll_seconds", "timeout_seconds", "backoff_base_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.backoff_cap_seconds < self.backoff_base_seconds:
+            raise ValueError("backoff_cap_seconds must be at least backoff_base_seconds")
+        if self.lease_seconds <= self.timeout_seconds:
+            raise ValueError("lease_seconds must be longer than timeout_seconds")
+        if self.max_age_seconds <= 0 or self.max_retry_after_seconds < 0:
+            raise ValueError("max_age_seconds must be positive")
+
+
+def backoff_seconds(
+    attempts: int, settings: DispatcherSettings, rng: RandomSource, retry_after: float | None
+) -> float:
+    """Full jitter (uniform over [0, min(cap, base·2^attempts)]), so that notifications
+    failing together do not retry together; a receiver's Retry-After is a floor."""
+    exponent = min(max(attempts, 0), MAX_EXPONENT)
+    ceiling = min(settings.backoff_cap_seconds, settings.backoff_base_seconds * 2**exponent)
+    delay = rng.uniform(0.0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.max_retry_after_seconds))
+    return delay
+
+
+class Settled(NamedTuple):
+    outcome: MetricOutcome
+    next_attempt_at: float | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        queue: NotificationQueue,
+        channels: Mapping[str, Channel],
+        client: httpx.AsyncClient,
+        clock: Clock,
+        metrics: DeliveryMetrics,
+        settings: DispatcherSettings,
+        rng: RandomSource | None = None,
+    ) -> None:
+        self._queue = queue
+        self._channels = channels
+        self._clock = clock
+        self._metrics = metrics
+        self._settings = settings
+        self._rng: RandomSource = rng if rng is not None else random.Random()
+        policy = DeliveryPolicy(
+            timeout_seconds=settings.timeout_seconds,
+            allowed_hosts=settings.allowed_hosts,
+            max_retry_after_seconds=settings.max_retry_after_seconds,
+        )
+        self._delivery = HttpDelivery(client, policy, clock)
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    async def run_once(self) -> int:
+        """Claims one batch and settles every notification in it; returns how many."""
+        settings = self._settings
+        batch = await self._queue.claim(
+            self._clock.now(), settings.batch_size, settings.lease_seconds
+        )
+        by_order_key: dict[str, list[Notification]] = {}
+        for notification in batch:
+            by_order_key.setdefault(notification.order_key, []).append(notification)
+        await asyncio.gather(*(self._send_in_order(group) for group in by_order_key.values()))
+        return len(batch)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: sends batch after batch while there is work, and polls
+        every `poll_seconds` when there is none (or the outbox is unreachable)."""
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("alert dispatcher: claiming notifications failed")
+                claimed = 0
+            if claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.poll_seconds)
+
+    async def _send_in_order(self, group: list[Notification]) -> None:
+        for index, notification in enumerate(group):
+            settled = await self._handle(notification)
+            if settled.outcome in ("delivered", "dead_lettered"):
+                continue
+            # the later ones must not overtake it: they wait for its next attempt (or,
+            # when it failed outright, for the leases to run out)
+            if settled.next_attempt_at is not None:
+                for later in group[index + 1 :]:
+                    await self._queue.retry(
+                        later.id, settled.next_attempt_at, f"waiting behind {notification.id}"
+                    )
+            return
+
+    async def _handle(self, notification: Notification) -> Settled:
+        try:
+            return await self._attempt(notification)
+        except Exception:
+            log.exception(
+                "alert notification %s to channel %s: delivery failed unexpectedly",
+                notification.id,
+                notification.channel,
+            )
+            self._metrics.count_delivery(notification.channel, "failed")
+            return Settled("failed")
+
+    async def _attempt(self, notification: Notification) -> Settled:
+        channel = self._channels.get(notification.channel)
+        if channel is None:
+            return await self._give_up(notification, "the channel is no longer configured")
+        async with self._slot(notification.channel):
+            # read inside the slot: the signature's timestamp is the time it goes out
+            now = self._clock.now()
+            if now - notification.created_at > self._settings.max_age_seconds:
+                return await self._give_up(notification, self._expired(notification))
+            request = channel.request(notification, now)
+            # durations on the monotonic clock; the injected clock is wall time
+            started = time.perf_counter()
+            result = await self._delivery.send(request)
+            if result.sent:
+                elapsed = time.perf_counter() - started
+                self._metrics.observe_delivery_seconds(notification.channel, elapsed)
+        return await self._settle(notification, result, now)
+
+    async def _settle(
+        self, notification: Notification, result: DeliveryResult, now: float
+    ) -> Settled:
+        if result.outcome == "delivered":
+            await self._queue.complete(notification.id)
+            self._metrics.count_delivery(notification.channel, "delivered")
+            return Settled("delivered")
+        if result.outcome == "permanent":
+            return await self._give_up(notification, result.error)
+        delay = backoff_seconds(
+            notification.attempts, self._settings, self._rng, result.retry_after
+        )
+        next_attempt_at = now + delay
+        if next_attempt_at - notification.created_at > self._settings.max_age_seconds:
+            # a retry after the max age would only be dead-lettered then
+            reason = f"{result.error}; the next attempt would pass the max age"
+            return await self._give_up(notification, reason)
+        await self._queue.retry(notification.id, next_attempt_at, result.error)
+        self._metrics.count_delivery(notification.channel, "retried")
+        log.info(
+            "alert notification %s to channel %s: retry in %.1fs after %s",
+            notification.id,
+            notification.channel,
+            delay,
+            result.error,
+        )
+        return Settled("retried", next_attempt_at)
+
+    async def _give_up(self, notification: Notification, reason: str) -> Settled:
+        await self._queue.dead_letter(notification.id, reason, self._clock.now())
+        self._metrics.count_delivery(notification.channel, "dead_lettered")
+        # reasons come from delivery.py, which never repeats a URL's path or query
+        log.warning(
+            "alert notification %s to channel %s dead-lettered: %s",
+            notification.id,
+            notification.channel,
+            reason,
+        )
+        return Settled("dead_lettered")
+
+    def _expired(self, notification: Notification) -> str:
+        return (
+            f"older than the max age of {self._settings.max_age_seconds:g}s after "
+            f"{notification.attempts} attempts; last error: {notification.last_error or 'none'}"
+        )
+
+    def _slot(self, channel: str) -> asyncio.Semaphore:
+        slot = self._slots.get(channel)
+        if slot is None:
+            slot = self._slots[channel] = asyncio.Semaphore(self._settings.concurrency)
+        return slot

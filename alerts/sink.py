@@ -1,0 +1,164 @@
+"""The alerts run sink: each stored run is judged by its model's rules, every alert's
+state advances, and what people must hear goes to the outbox in the same transaction
+as the new states. Sending is the dispatcher's job, never the run's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from alerts.evaluate import RunContext, evaluate
+from alerts.lifecycle import LifecyclePolicy, advance
+from alerts.notify import Change, Links, notifications_for
+from core.alert_config import AlertChannel, AlertRule
+from core.alerts import AlertState, Notification, Silence, alert_id
+from core.clock import Clock
+from core.results import RunResult
+from core.stores.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class ModelAlerting:
+    """A model's rules and the schedule interval they count stale runs in."""
+
+    rules: Sequence[AlertRule]
+    schedule_seconds: float
+
+
+class AlertStates(Protocol):
+    async def load(self, model: str) -> dict[str, AlertState]: ...
+
+    async def silences(self, now: datetime | None = None) -> list[Silence]: ...
+
+    async def commit(
+        self,
+        states: Sequence[AlertState],
+        notifications: Sequence[Notification],
+        outbox: Outbox,
+        now: float,
+    ) -> None: ...
+
+
+class RunHistory(Protocol):
+    async def latest(self, model: str, ok_only: bool = False) -> RunResult | None: ...
+
+
+class ModelCreation(Protocol):
+    async def created_at(self, model: str) -> float | None: ...
+
+
+class AlertGauges(Protocol):
+    def set_alert_states(
+        self, model: str, states: Sequence[tuple[str, str | None, str]]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class AlertSinkParts:
+    states: AlertStates
+    outbox: Outbox  # its commands join the states' transaction
+    runs: RunHistory
+    models: ModelCreation
+    gauges: AlertGauges
+
+
+class AlertSink:
+    name = "alerts"
+
+    def __init__(
+        self,
+        parts: AlertSinkParts,
+        alerting_for: Callable[[str], ModelAlerting],
+        channels: Sequence[AlertChannel],
+        policy: LifecyclePolicy,
+        links: Links,
+        clock: Clock,
+        max_columns: int = 50,
+    ) -> None:
+        self._parts = parts
+        self._alerting_for = alerting_for
+        self._channels = list(channels)
+        self._policy = policy
+        self._links = links
+        self._clock = clock
+        self._max_columns = max_columns
+        # one evaluation per model at a time in this process: a manual run finishing
+        # beside a scheduled one must not advance the same alert twice from one state
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def publish(self, run: RunResult, previous: RunResult | None) -> None:
+        alerting = self._alerting_for(run.model)
+        if not alerting.rules:
+            return
+        lock = self._locks.setdefault(run.model, asyncio.Lock())
+        async with lock:
+            await self._judge(run, alerting)
+
+    async def _judge(self, run: RunResult, alerting: ModelAlerting) -> None:
+        now = self._clock.now()
+        states = await self._parts.states.load(run.model)
+        context = await self._context(run, alerting, now, states)
+        observed = evaluate(alerting.rules, run, context)
+        silences = await self._parts.states.silences(datetime.fromtimestamp(now, UTC))
+        changes: list[Change] = []
+        for item in observed:
+            key = alert_id(run.model, item.rule.name, item.observation.column)
+            before = states.get(key)
+            if before is None and item.observation.verdict != "bad":
+                continue  # nothing to remember about an alert that never went bad
+            silenced = _silenced(silences, run.model, item.rule.name, item.observation.column)
+            step = advance(before, item.observation, item.rule, run, now, self._policy, silenced)
+            changes.append(Change(item.rule, step.state, step.notify, silenced))
+        outbox = notifications_for(changes, run, self._channels, self._links, now)
+        await self._parts.states.commit(
+            [change.state for change in changes], outbox, self._parts.outbox, now
+        )
+        self._parts.gauges.set_alert_states(run.model, _active(states, changes))
+
+    async def _context(
+        self, run: RunResult, alerting: ModelAlerting, now: float, states: dict[str, AlertState]
+    ) -> RunContext:
+        """`alerting_columns`: a column whose alert is pending or firing gets a verdict even
+        when the run leaves it out or past the cap, so that the alert can resolve."""
+        alerting_columns: dict[str, set[str]] = {}
+        for state in states.values():
+            if state.column is not None and state.state in {"pending", "firing"}:
+                alerting_columns.setdefault(state.rule, set()).add(state.column)
+        last_ok = await self._parts.runs.latest(run.model, ok_only=True)
+        return RunContext(
+            now=now,
+            schedule_seconds=alerting.schedule_seconds,
+            last_ok_at=None if last_ok is None else _epoch(last_ok.started_at),
+            monitored_since=await self._parts.models.created_at(run.model),
+            max_columns=self._max_columns,
+            alerting_columns={rule: frozenset(cols) for rule, cols in alerting_columns.items()},
+        )
+
+
+def _silenced(silences: Sequence[Silence], model: str, rule: str, column: str | None) -> bool:
+    return any(
+        silence.model == model
+        and silence.rule == rule
+        and (silence.column is None or silence.column == column)
+        for silence in silences
+    )
+
+
+def _active(
+    before: dict[str, AlertState], changes: Sequence[Change]
+) -> list[tuple[str, str | None, str]]:
+    """Every pending or firing alert of the model after this run, for the gauges."""
+    after = dict(before)
+    after.update({change.state.id: change.state for change in changes})
+    return [
+        (state.rule, state.column, state.state)
+        for state in after.values()
+        if state.state in {"pending", "firing"}
+    ]
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
