@@ -137,6 +137,7 @@ class Dispatcher:
         )
         self._delivery = HttpDelivery(client, policy, clock)
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self._next_turn: dict[str, float] = {}  # monotonic time of a paced channel's next send
 
     async def run_once(self) -> int:
         """Claims one batch and settles every notification in it; returns how many."""
@@ -195,6 +196,8 @@ class Dispatcher:
         if channel is None:
             return await self._give_up(notification, "the channel is no longer configured")
         async with self._slot(notification.channel):
+            if channel.min_interval_seconds > 0:
+                await self._paced(notification.channel, channel.min_interval_seconds)
             # read inside the slot: the signature's timestamp is the time it goes out
             now = self._clock.now()
             if now - notification.created_at > self._settings.max_age_seconds:
@@ -253,6 +256,15 @@ class Dispatcher:
             f"older than the max age of {self._settings.max_age_seconds:g}s after "
             f"{notification.attempts} attempts; last error: {notification.last_error or 'none'}"
         )
+
+    async def _paced(self, channel: str, interval: float) -> None:
+        """Waits for this send's turn: sends to one channel at least `interval` apart.
+        The turn is reserved before the wait, so concurrent senders queue up in order."""
+        now = time.monotonic()
+        turn = max(self._next_turn.get(channel, 0.0), now)
+        self._next_turn[channel] = turn + interval
+        if turn > now:
+            await asyncio.sleep(turn - now)
 
     def _slot(self, channel: str) -> asyncio.Semaphore:
         slot = self._slots.get(channel)

@@ -28,6 +28,9 @@ class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
+    # the least time between two sends to this channel (Slack takes about one a second)
+    min_interval_seconds: float
+
     def request(self, notification: Notification, now: float) -> HttpRequest:
         """The request for one attempt at `now` (signatures carry the attempt time)."""
         ...

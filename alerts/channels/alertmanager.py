@@ -63,6 +63,8 @@ def alert(event: AlertEvent, now: float, resolve_timeout_seconds: float) -> dict
 
 
 class AlertmanagerFormatter:
+    min_interval_seconds = 0.0
+
     def __init__(
         self,
         config: AlertmanagerChannel,

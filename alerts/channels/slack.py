@@ -151,6 +151,9 @@ def message(events: list[AlertEvent], max_alerts: int) -> dict[str, Any]:
 
 
 class SlackFormatter:
+    # Slack allows an incoming webhook about one message a second, and answers 429 beyond
+    min_interval_seconds = 1.0
+
     def __init__(
         self, config: SlackChannel, environ: Mapping[str, str], *, max_alerts: int = 20
     ) -> None:

@@ -74,6 +74,8 @@ def payload(notification: Notification) -> dict[str, Any]:
 
 
 class WebhookFormatter:
+    min_interval_seconds = 0.0
+
     def __init__(self, config: WebhookChannel, environ: Mapping[str, str]) -> None:
         self._name = config.name
         self._url = str(config.url)

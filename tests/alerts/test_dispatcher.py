@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import logging
 import random
 import socket
@@ -475,3 +476,30 @@ async def test_run_forever_sends_until_stopped(
 def test_settings_refuse_a_lease_shorter_than_a_request() -> None:
     with pytest.raises(ValueError, match="lease_seconds"):
         DispatcherSettings(lease_seconds=5, timeout_seconds=10)
+
+
+async def test_a_slack_channel_is_sent_at_most_about_once_a_second(
+    receiver: Receiver, client: httpx.AsyncClient
+) -> None:
+    """Slack takes about one message a second per webhook: the dispatcher paces them
+    (the gaps have a lower bound only: a busy machine can only widen them)."""
+    arrivals: list[float] = []
+
+    def timed(_: Request) -> Response:
+        arrivals.append(time.monotonic())
+        return Response("ok")
+
+    receiver.answer = timed
+    slack = SlackFormatter(SlackChannel(name="slack", kind="slack", url=receiver.url()), {})
+    queue, clock = MemoryQueue(), ManualClock(time.time())
+    queue.add(
+        *(
+            make_notification(f"m{i}", channel="slack", kind="slack", order_key=f"slack|{i}")
+            for i in range(3)
+        )
+    )
+    assert await dispatcher(queue, {"slack": slack}, client, clock).run_once() == 3
+    assert sorted(queue.completed) == ["m0", "m1", "m2"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.9, gaps
