@@ -233,10 +233,11 @@ QUALITY = quality(
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({}, {"income": "bad", "shoe_size": "bad", "region": "good", "age": "good"}),
+        # unknown fields make one alert of the rule (column None), whatever their names
+        ({}, {"income": "bad", None: "bad", "region": "good", "age": "good"}),
         (
             {"min_severity": "info"},
-            {"income": "bad", "shoe_size": "bad", "region": "bad", "age": "good"},
+            {"income": "bad", None: "bad", "region": "bad", "age": "good"},
         ),
         (
             {"min_severity": "critical"},
@@ -244,7 +245,7 @@ QUALITY = quality(
         ),
         (
             {"checks": ["new_column"]},
-            {"income": "good", "shoe_size": "bad", "region": "good", "age": "good"},
+            {"income": "good", None: "bad", "region": "good", "age": "good"},
         ),
         (
             {"checks": ["unseen_categories"], "min_severity": "info"},
@@ -252,7 +253,9 @@ QUALITY = quality(
         ),
     ],
 )
-def test_data_quality_is_per_column(fields: dict[str, object], expected: dict[str, str]) -> None:
+def test_data_quality_is_per_column(
+    fields: dict[str, object], expected: dict[str | None, str]
+) -> None:
     observations = observe(rule("data_quality", **fields), run(data_quality=QUALITY))
     assert verdicts(observations) == expected
 
@@ -261,7 +264,7 @@ def test_run_columns_without_findings_are_good_so_alerts_resolve() -> None:
     observations = observe(
         rule("data_quality"), run(columns={"tenure": drift(False)}, data_quality=quality())
     )
-    assert verdicts(observations) == {"tenure": "good"}
+    assert verdicts(observations) == {"tenure": "good", None: "good"}
 
 
 def test_a_bad_column_carries_its_worst_finding_and_every_check() -> None:
@@ -271,25 +274,29 @@ def test_a_bad_column_carries_its_worst_finding_and_every_check() -> None:
     assert income.summary == (
         "data quality of income: missing_values 30.0% (critical), unseen_categories 5.0% (warning)"
     )
-    shoe_size = next(o for o in observations if o.column == "shoe_size")
-    assert shoe_size.summary == "data quality of shoe_size: new_column 7 records (warning)"
+    unknown_fields = next(o for o in observations if o.column is None)
+    assert unknown_fields.summary == "records carry 1 field(s) the schema does not know (7 records)"
 
 
 def test_data_quality_summaries_never_quote_the_finding_messages() -> None:
     leaky = finding("email", "unseen_categories", 0.2, "critical", "email: saw alice@example.com")
-    (observation,) = observe(rule("data_quality"), run(data_quality=quality(leaky)))
+    observations = observe(rule("data_quality"), run(data_quality=quality(leaky)))
+    (observation,) = [o for o in observations if o.column == "email"]
     assert observation.verdict == "bad"
     assert "alice" not in observation.summary
 
 
-def test_new_columns_are_capped_worst_first_and_clean_columns_stay() -> None:
+def test_unknown_fields_make_one_alert_however_many_and_clean_columns_stay() -> None:
+    """Their names come from payloads: never an alert (and a metric label) each."""
     many = [finding(f"field{index:02d}", "new_column", index, "warning") for index in range(30)]
     severe = finding("income", "missing_values", 0.3, "critical")
-    data = quality(*many, severe, columns=("age", "income"))
+    data = quality(*many, severe, columns=("age", "income"), omitted_findings={"new_column": 12})
     context = RunContext(NOW, HOUR, max_columns=5)
     observations = observe(rule("data_quality"), run(data_quality=data), context)
-    bad = [o.column for o in observations if o.verdict == "bad"]
-    assert bad == ["income", "field29", "field28", "field27", "field26"]
+    bad = [o for o in observations if o.verdict == "bad"]
+    assert [o.column for o in bad] == ["income", None]
+    assert bad[1].value == 42  # 30 listed, 12 left out by the detector's cap
+    assert "field0" not in bad[1].summary
     assert verdicts(observations)["age"] == "good"
 
 
@@ -297,7 +304,7 @@ def test_findings_hidden_by_the_detectors_cap_make_clean_columns_unknown() -> No
     kept = finding("income", "missing_values", 0.3, "critical")
     capped = quality(kept, columns=("age", "income"), omitted_findings={"missing_values": 4})
     observations = observe(rule("data_quality"), run(data_quality=capped))
-    assert verdicts(observations) == {"income": "bad", "age": "unknown"}
+    assert verdicts(observations) == {"income": "bad", "age": "unknown", None: "good"}
 
 
 def test_findings_hidden_below_the_rules_severity_do_not_matter() -> None:
