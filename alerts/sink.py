@@ -5,7 +5,8 @@ as the new states. Sending is the dispatcher's job, never the run's."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -14,10 +15,13 @@ from alerts.evaluate import RunContext, evaluate
 from alerts.lifecycle import LifecyclePolicy, advance
 from alerts.notify import Change, Links, notifications_for
 from core.alert_config import AlertChannel, AlertRule
-from core.alerts import AlertState, Notification, Silence, alert_id
+from core.alerts import AlertState, Silence, alert_id
 from core.clock import Clock
 from core.results import RunResult
+from core.stores.alerts import Judgement, StaleRunError
 from core.stores.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,16 @@ class ModelAlerting:
 
 
 class AlertStates(Protocol):
-    async def load(self, model: str) -> dict[str, AlertState]: ...
-
     async def silences(self, now: datetime | None = None) -> list[Silence]: ...
 
-    async def commit(
+    async def judge(
         self,
-        states: Sequence[AlertState],
-        notifications: Sequence[Notification],
+        model: str,
+        run_at: float,
+        decide: Callable[[dict[str, AlertState]], Awaitable[Judgement]],
         outbox: Outbox,
         now: float,
-    ) -> None: ...
+    ) -> dict[str, AlertState]: ...
 
 
 class RunHistory(Protocol):
@@ -99,7 +102,29 @@ class AlertSink:
 
     async def _judge(self, run: RunResult, alerting: ModelAlerting) -> None:
         now = self._clock.now()
-        states = await self._parts.states.load(run.model)
+        changes: list[Change] = []
+
+        async def decide(states: dict[str, AlertState]) -> Judgement:
+            changes[:] = await self._changes(run, alerting, states, now)
+            outbox = notifications_for(changes, run, self._channels, self._links, now)
+            return [change.state for change in changes], outbox
+
+        try:
+            states = await self._parts.states.judge(
+                run.model, _epoch(run.started_at), decide, self._parts.outbox, now
+            )
+        except StaleRunError:
+            log.info(
+                "run %s of %s finished after a newer one: its alerts are not judged",
+                run.run_id,
+                run.model,
+            )
+            return
+        self._parts.gauges.set_alert_states(run.model, _active(states, changes))
+
+    async def _changes(
+        self, run: RunResult, alerting: ModelAlerting, states: dict[str, AlertState], now: float
+    ) -> list[Change]:
         context = await self._context(run, alerting, now, states)
         observed = evaluate(alerting.rules, run, context)
         silences = await self._parts.states.silences(datetime.fromtimestamp(now, UTC))
@@ -112,11 +137,7 @@ class AlertSink:
             silenced = _silenced(silences, run.model, item.rule.name, item.observation.column)
             step = advance(before, item.observation, item.rule, run, now, self._policy, silenced)
             changes.append(Change(item.rule, step.state, step.notify, silenced))
-        outbox = notifications_for(changes, run, self._channels, self._links, now)
-        await self._parts.states.commit(
-            [change.state for change in changes], outbox, self._parts.outbox, now
-        )
-        self._parts.gauges.set_alert_states(run.model, _active(states, changes))
+        return changes
 
     async def _context(
         self, run: RunResult, alerting: ModelAlerting, now: float, states: dict[str, AlertState]

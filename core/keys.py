@@ -112,6 +112,11 @@ class Keys:
         """Hash: alert id -> AlertState JSON, one model's alerts."""
         return self._alerts(f"states:{model}")
 
+    def alert_judged(self, model: str) -> str:
+        """String: the start time (unix s) of the model's newest run whose alerts were
+        judged (one key per model: judges of other models never conflict)."""
+        return self._alerts(f"judged:{model}")
+
     def alert_models(self) -> str:
         """Set: the models that have (or had) alert states, for listing them all."""
         return self._alerts("models")

@@ -3,99 +3,43 @@
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from collectors.events import RecordLimits
 from core.config import ModelDefaults
+from service.config_access import (
+    API_KEY_LIST,
+    MIN_SECRET_LENGTH,
+    AccessSettings,
+    ApiKey,
+    Scope,
+    is_loopback,
+    key_digest,
+    read_api_keys_file,
+)
 from service.config_alerts import AlertSettings
+from service.config_intake import IntakeSettings
 
-# --- access control: API keys (service/auth.py checks them) ---------------------------------
-
-Scope = Literal["ingest", "read", "admin", "label"]
-MIN_SECRET_LENGTH = 16
-
-
-def key_digest(key: str) -> str:
-    """SHA-256 hex of a key: all that is kept of a configured key, and what a presented
-    key is compared as."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class ApiKey(BaseModel):
-    """One API key: `{"name", "key" | "sha256", "scopes"}`. A plaintext `key` is hashed
-    as it is read and dropped; `sha256` lets a deployment keep no plaintext at all."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-    name: str = Field(min_length=1, max_length=64)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", repr=False)
-    scopes: frozenset[Scope] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _hash_plaintext(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or ("key" not in data and "sha256" not in data):
-            raise ValueError('each API key needs "key" or "sha256"')
-        if "key" not in data:
-            return {**data, "sha256": str(data["sha256"]).lower()}
-        if "sha256" in data:
-            raise ValueError('give "key" or "sha256", not both')
-        key = data["key"]
-        if not isinstance(key, str) or len(key) < MIN_SECRET_LENGTH:
-            raise ValueError(f'"key" must be a string of {MIN_SECRET_LENGTH} characters or more')
-        rest = {name: value for name, value in data.items() if name != "key"}
-        return {**rest, "sha256": key_digest(key)}
+# the names importers take from here, wherever they are defined
+__all__ = [
+    "API_KEY_LIST",
+    "MIN_SECRET_LENGTH",
+    "ApiKey",
+    "Scope",
+    "Settings",
+    "is_loopback",
+    "key_digest",
+    "read_api_keys_file",
+]
 
 
-API_KEY_LIST = TypeAdapter(list[ApiKey])
-
-
-def read_api_keys_file(path: Path) -> list[ApiKey]:
-    """The keys of a mounted Secret file (the JSON of DRIFTMON_API_KEYS). Errors name the
-    file and the entry, never the file's content."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"DRIFTMON_API_KEYS_FILE {path}: {exc.strerror}") from None
-    try:
-        return API_KEY_LIST.validate_json(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise ValueError(f"DRIFTMON_API_KEYS_FILE {path}: {problems}") from None
-
-
-def is_loopback(host: str) -> bool:
-    """True for loopback addresses and `localhost`; a host name may resolve to anything."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class Settings(AlertSettings):
-    """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment."""
+class Settings(AccessSettings, IntakeSettings, AlertSettings):
+    """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment. The
+    access, bounded-intake and alert fields are in service/config_access.py,
+    service/config_intake.py and service/config_alerts.py."""
 
     # an invalid value is not echoed: API keys, tokens and Redis passwords are settings
     model_config = SettingsConfigDict(
@@ -248,47 +192,10 @@ class Settings(AlertSettings):
             self.model_dump(include=set(ModelDefaults.model_fields))
         )
 
-    # --- access control (service/auth.py; README "Access") -----------------------------------
-    api_keys: list[ApiKey] = Field(
-        default_factory=list,
-        description='JSON list of {"name", "key" | "sha256", "scopes"}; keys are hashed at '
-        "start and only their hashes kept. None: every route is open (anonymous mode)",
-    )
-    api_keys_file: Path | None = Field(
-        default=None, description="a file of more keys in the same JSON (a mounted Secret)"
-    )
-    allow_anonymous: bool = Field(
-        default=False, description="serve without API keys on a host other than loopback"
-    )
-    metrics_token: SecretStr | None = Field(
-        default=None,
-        description="bearer token /metrics accepts besides read keys; set, /metrics needs one",
-    )
+    # --- access control: the keys are in AccessSettings (README "Access") ----------------
     max_models: int = Field(
         default=1000, gt=0, description="models at most; creating one more answers 409"
     )
-
-    @field_validator("metrics_token", mode="before")
-    @classmethod
-    def _usable_token(cls, value: Any) -> Any:
-        token = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if token == "":  # `DRIFTMON_METRICS_TOKEN=` reads as unset
-            return None
-        if isinstance(token, str) and len(token) < MIN_SECRET_LENGTH:
-            raise ValueError(f"must be {MIN_SECRET_LENGTH} characters or more")
-        return value
-
-    @model_validator(mode="after")
-    def _merge_api_keys_file(self) -> Settings:
-        from_file = [] if self.api_keys_file is None else read_api_keys_file(self.api_keys_file)
-        # the same entry twice is harmless (settings rebuilt from a dump); a name or a key
-        # given twice with different scopes is ambiguous
-        keys = list(dict.fromkeys([*self.api_keys, *from_file]))
-        for what, values in (("name", [k.name for k in keys]), ("key", [k.sha256 for k in keys])):
-            if len(set(values)) != len(values):
-                raise ValueError(f"API keys: the same {what} is configured twice")
-        self.api_keys = keys
-        return self
 
     def binding_refusal(self) -> str | None:
         """Why `host` must not be served: beyond loopback without API keys, unless
@@ -300,53 +207,4 @@ class Settings(AlertSettings):
             "replace references and read every model's data. Set DRIFTMON_API_KEYS (or "
             "DRIFTMON_API_KEYS_FILE), bind to 127.0.0.1, or set DRIFTMON_ALLOW_ANONYMOUS=true "
             "to serve without keys anyway"
-        )
-
-    # --- bounded intake: what one record, one body, one connection may hold -------------------
-    max_value_length: int = Field(
-        default=256,
-        ge=1,
-        description="characters of an event id, model_version, categorical value or class "
-        "name; a record with a longer one is rejected",
-    )
-    timestamp_not_before: AwareDatetime = Field(
-        default=datetime(2000, 1, 1, tzinfo=UTC), description="a record timed earlier is rejected"
-    )
-    timestamp_max_future_seconds: float = Field(
-        default=86400.0, gt=0, description="a record timed further ahead of now is rejected"
-    )
-    dedup_max_ids: int = Field(
-        default=100_000,
-        gt=0,
-        description="event ids kept per model for idempotency besides those of stored events; "
-        "a duplicate arriving after its id was dropped is stored again",
-    )
-    # parsed records take about 10 times their JSON: 32 MiB of bodies grew the process 0.3 GB
-    max_body_bytes_in_flight: int = Field(
-        default=32 * 1024 * 1024,
-        gt=0,
-        description="request body bytes held across all requests, from reading to answering; "
-        "a body that does not fit within body_wait_seconds answers 503",
-    )
-    body_wait_seconds: float = Field(
-        default=2.0, ge=0, description="how long a body may wait for room in that budget"
-    )
-    body_read_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="a body not received in full within this answers 408"
-    )
-    header_read_timeout_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        description="a connection is closed when a request's head (line and headers) has not "
-        "arrived this long after the connection opened or after its last answer",
-    )
-    max_head_bytes: int = Field(
-        default=64 * 1024, ge=1024, description="a longer request head answers 400 and is closed"
-    )
-
-    def record_limits(self) -> RecordLimits:
-        return RecordLimits(
-            max_value_length=self.max_value_length,
-            not_before=self.timestamp_not_before.timestamp(),
-            max_future_seconds=self.timestamp_max_future_seconds,
         )

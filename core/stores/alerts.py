@@ -7,10 +7,12 @@ one MULTI. A set names the models that have states, for listing across models.""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
 from core.alerts import AlertState, Notification, Silence
@@ -53,6 +55,16 @@ class SilenceLimitError(Exception):
         self.max_silences = max_silences
 
 
+# a judge that lost a race loads the states again and judges again, this many times
+JUDGE_ATTEMPTS = 5
+# what a judgement of the stored states decides: the changed states and their notifications
+Judgement = tuple[Sequence[AlertState], Sequence[Notification]]
+
+
+class StaleRunError(Exception):
+    """A newer run of the model was judged already: this one's verdict is history."""
+
+
 def is_blank(state: AlertState) -> bool:
     """Nothing to remember: an absent state reads the same (keeps the data small)."""
     return state.state == "inactive" and state.bad_runs == 0 and state.good_runs == 0
@@ -93,6 +105,53 @@ class AlertStore:
             found = [state for state in found if state.state in states]
         return sorted(found, key=lambda s: (s.model, s.rule, s.column or ""))
 
+    async def judge(
+        self,
+        model: str,
+        run_at: float,
+        decide: Callable[[dict[str, AlertState]], Awaitable[Judgement]],
+        outbox: Outbox,
+        now: float,
+    ) -> dict[str, AlertState]:
+        """Load the model's states, let `decide` judge the run against them, and commit
+        what it decided, only if no other judge of the model committed meanwhile (WATCH:
+        on a conflict it loads and judges again) and no newer run (`run_at`, its start)
+        was judged before it: a slow run finishing after its successor must not fire
+        again what the successor resolved (StaleRunError). Returns the states judged."""
+        states_key, judged_key = self._keys.alert_states(model), self._keys.alert_judged(model)
+        for _ in range(JUDGE_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(states_key, judged_key)
+                    newest = await pipe.get(judged_key)
+                    if newest is not None and float(newest) > run_at:
+                        raise StaleRunError(model)
+                    raws = await pipe.hvals(states_key)
+                    states = {s.id: s for s in map(AlertState.model_validate_json, raws)}
+                    changed, notifications = await decide(states)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    self._write(pipe, changed)
+                    pipe.set(judged_key, repr(run_at))
+                    outbox.enqueue_commands(pipe, notifications, now)
+                    await pipe.execute()
+                    return states
+                except WatchError:
+                    continue
+        raise RuntimeError(f"the alert states of {model!r} kept changing under its judge")
+
+    def _write(self, pipe: Pipeline, states: Sequence[AlertState]) -> None:
+        for model, group in _by_model(states).items():
+            key = self._keys.alert_states(model)
+            kept: dict[FieldT, EncodableT] = {
+                state.id: state.model_dump_json() for state in group if not is_blank(state)
+            }
+            blank = [state.id for state in group if is_blank(state)]
+            if kept:
+                pipe.hset(key, mapping=kept)
+                pipe.sadd(self._keys.alert_models(), model)
+            if blank:
+                pipe.hdel(key, *blank)
+
     async def commit(
         self,
         states: Sequence[AlertState],
@@ -103,17 +162,7 @@ class AlertStore:
         """Write the changed states and enqueue their notifications in one MULTI: both
         land, or (Redis gone mid-way) neither. Blank states are deleted, not stored."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            for model, group in _by_model(states).items():
-                key = self._keys.alert_states(model)
-                kept: dict[FieldT, EncodableT] = {
-                    state.id: state.model_dump_json() for state in group if not is_blank(state)
-                }
-                blank = [state.id for state in group if is_blank(state)]
-                if kept:
-                    pipe.hset(key, mapping=kept)
-                    pipe.sadd(self._keys.alert_models(), model)
-                if blank:
-                    pipe.hdel(key, *blank)
+            self._write(pipe, states)
             outbox.enqueue_commands(pipe, notifications, now)
             await pipe.execute()
 
@@ -124,6 +173,7 @@ class AlertStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._keys.alert_states(model))
             pipe.srem(self._keys.alert_models(), model)
+            pipe.delete(self._keys.alert_judged(model))
             if silenced:
                 pipe.hdel(self._keys.silences(), *silenced)
                 pipe.zrem(self._keys.silence_expiries(), *silenced)

@@ -4,7 +4,8 @@ end, are capped and are deleted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from redis.asyncio import Redis
 
 from core.alerts import AlertEvent, AlertState, AlertStatus, Notification, Silence
 from core.keys import Keys
-from core.stores.alerts import AlertStore, SilenceLimitError
+from core.stores.alerts import AlertStore, Judgement, SilenceLimitError, StaleRunError
 from core.stores.outbox import Outbox
 
 NOW = 1_800_000_000.0
@@ -171,3 +172,36 @@ async def test_silences_are_capped(store: Fixture) -> None:
     assert sorted(s.id for s in await store.alerts.silences()) == ["a", "c"]
     (replaced,) = [s for s in await store.alerts.silences() if s.id == "a"]
     assert replaced.until == T0 + timedelta(seconds=7200)
+
+
+# --- judging: one model's alerts judged by one judge at a time, newest run last ------------
+
+
+async def test_concurrent_judges_of_one_model_lose_no_update(store: Fixture) -> None:
+    """Each judge counts one more bad run from what it loaded: concurrent judges that
+    committed blindly would lose counts; WATCH makes the loser judge again."""
+
+    def judged(run_at: float) -> Callable[[dict[str, AlertState]], Awaitable[Judgement]]:
+        async def decide(states: dict[str, AlertState]) -> Judgement:
+            before = states.get("m/drift/") or state("m", "drift", bad_runs=0)
+            await asyncio.sleep(0.01)  # the others load the same states meanwhile
+            return [before.model_copy(update={"bad_runs": before.bad_runs + 1})], []
+
+        return decide
+
+    await asyncio.gather(
+        *(store.alerts.judge("m", NOW, judged(NOW), store.outbox, NOW) for _ in range(4))
+    )
+    assert (await store.alerts.load("m"))["m/drift/"].bad_runs == 4
+
+
+async def test_a_run_older_than_the_last_judged_one_is_refused(store: Fixture) -> None:
+    async def decide(states: dict[str, AlertState]) -> Judgement:
+        return [state("m", "drift")], [firing(state("m", "drift"))]
+
+    await store.alerts.judge("m", NOW + 60, decide, store.outbox, NOW)
+    with pytest.raises(StaleRunError):
+        await store.alerts.judge("m", NOW, decide, store.outbox, NOW)
+    assert await store.outbox.depth() == 1  # the stale judgement enqueued nothing
+    await store.alerts.judge("m", NOW + 60, decide, store.outbox, NOW)  # the same run: again
+    await store.alerts.judge("other", NOW, decide, store.outbox, NOW)  # another model's clock
