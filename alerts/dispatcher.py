@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
@@ -141,43 +142,78 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claims one batch and settles every notification in it; returns how many."""
-        settings = self._settings
-        batch = await self._queue.claim(
-            self._clock.now(), settings.batch_size, settings.lease_seconds
-        )
-        by_order_key: dict[str, list[Notification]] = {}
-        for notification in batch:
-            by_order_key.setdefault(notification.order_key, []).append(notification)
-        await asyncio.gather(*(self._send_in_order(group) for group in by_order_key.values()))
+        batch = await self._claim(self._settings.batch_size)
+        await asyncio.gather(*(self._send_in_order(group) for group in _by_order_key(batch)))
         return len(batch)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: sends batch after batch while there is work, and polls
-        every `poll_seconds` when there is none (or the outbox is unreachable)."""
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-            except Exception:
-                log.exception("alert dispatcher: claiming notifications failed")
-                claimed = 0
-            if claimed:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._settings.poll_seconds)
+        """Until `stop` is set: keeps up to `batch_size` notifications in flight, claiming
+        more as soon as some settle, so that a channel that is slow or paced (Slack)
+        holds up only its own notifications; polls every `poll_seconds` when none are
+        due (or the outbox is unreachable). Sends still in flight when it is cancelled
+        are claimed again after their lease."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                room = self._settings.batch_size - len(in_flight)
+                claimed = await self._claim_quietly(room) if room > 0 else []
+                for group in _by_order_key(claimed):
+                    task = asyncio.create_task(self._send_in_order(group))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if claimed and len(claimed) == room:
+                    continue  # a full claim: more may be due at once
+                await _first_of(in_flight, stop, self._settings.poll_seconds)
+            # stopping: the sends under way finish (each within its timeout) unless the
+            # caller cancels this first
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        finally:
+            for task in in_flight:
+                task.cancel()
+
+    async def _claim(self, limit: int) -> list[Notification]:
+        settings = self._settings
+        return await self._queue.claim(self._clock.now(), limit, settings.lease_seconds)
+
+    async def _claim_quietly(self, limit: int) -> list[Notification]:
+        try:
+            return await self._claim(limit)
+        except Exception:
+            log.exception("alert dispatcher: claiming notifications failed")
+            return []
 
     async def _send_in_order(self, group: list[Notification]) -> None:
-        for index, notification in enumerate(group):
-            settled = await self._handle(notification)
-            if settled.outcome in ("delivered", "dead_lettered"):
-                continue
-            # the later ones must not overtake it: they wait for its next attempt (or,
-            # when it failed outright, for the leases to run out)
-            if settled.next_attempt_at is not None:
-                for later in group[index + 1 :]:
-                    await self._queue.retry(
-                        later.id, settled.next_attempt_at, f"waiting behind {notification.id}"
-                    )
-            return
+        settling = 0
+        try:
+            for settling, notification in enumerate(group):
+                if not await self._settled_in_turn(group, settling, notification):
+                    return
+        except asyncio.CancelledError:
+            # stopped before these went out: they are due again at once, for whichever
+            # dispatcher claims them, instead of after their lease
+            await asyncio.shield(self._release(group[settling:]))
+            raise
+
+    async def _release(self, unsent: list[Notification]) -> None:
+        for notification in unsent:
+            with contextlib.suppress(Exception):
+                await self._queue.retry(notification.id, self._clock.now(), "dispatcher stopped")
+
+    async def _settled_in_turn(
+        self, group: list[Notification], index: int, notification: Notification
+    ) -> bool:
+        """Sends one of a group; False when the rest of the group must wait for it."""
+        settled = await self._handle(notification)
+        if settled.outcome in ("delivered", "dead_lettered"):
+            return True
+        # the later ones must not overtake it: they wait for its next attempt (or, when
+        # it failed outright, for the leases to run out)
+        if settled.next_attempt_at is not None:
+            for later in group[index + 1 :]:
+                await self._queue.retry(
+                    later.id, settled.next_attempt_at, f"waiting behind {notification.id}"
+                )
+        return False
 
     async def _handle(self, notification: Notification) -> Settled:
         try:
@@ -271,3 +307,20 @@ class Dispatcher:
         if slot is None:
             slot = self._slots[channel] = asyncio.Semaphore(self._settings.concurrency)
         return slot
+
+
+def _by_order_key(batch: list[Notification]) -> list[list[Notification]]:
+    """The batch in groups that go out one at a time, in claim (enqueue) order."""
+    groups: dict[str, list[Notification]] = {}
+    for notification in batch:
+        groups.setdefault(notification.order_key, []).append(notification)
+    return list(groups.values())
+
+
+async def _first_of(in_flight: set[asyncio.Task[None]], stop: asyncio.Event, poll: float) -> None:
+    """Returns when a send settles, `stop` is set, or `poll` seconds passed."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({*in_flight, stopping}, timeout=poll, return_when=FIRST_COMPLETED)
+    finally:
+        stopping.cancel()

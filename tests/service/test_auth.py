@@ -234,7 +234,8 @@ async def test_delete_removes_every_key_metric_and_job_of_the_model(
     after = await _keys(harness, key_prefix)
 
     def of_credit(key: str) -> bool:  # its own keys, and its alert states beside the others'
-        return "{credit}" in key or key == f"{key_prefix}{{alerts}}:states:credit"
+        alert_keys = {f"{key_prefix}{{alerts}}:{kind}:credit" for kind in ("states", "judged")}
+        return "{credit}" in key or key in alert_keys
 
     assert not [key for key in after if of_credit(key)]
     # other's keys untouched (the index of models with alert states may go with its last)
