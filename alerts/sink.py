@@ -17,6 +17,7 @@ from alerts.notify import Change, Links, notifications_for
 from core.alert_config import AlertChannel, AlertRule
 from core.alerts import AlertState, Silence, alert_id
 from core.clock import Clock
+from core.labeling import FlaggedSample
 from core.results import RunResult
 from core.stores.alerts import Judgement, StaleRunError
 from core.stores.outbox import Outbox
@@ -92,7 +93,12 @@ class AlertSink:
         # beside a scheduled one must not advance the same alert twice from one state
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def publish(self, run: RunResult, previous: RunResult | None) -> None:
+    async def publish(
+        self,
+        run: RunResult,
+        previous: RunResult | None,
+        flagged: Sequence[FlaggedSample] = (),
+    ) -> None:
         alerting = self._alerting_for(run.model)
         if not alerting.rules:
             return

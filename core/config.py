@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.alert_config import AlertChannel, AlertRule, check_unique_rule_names
+from core.labeling import LabelingConfig
 from core.schema import PiiAction
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -159,6 +160,8 @@ class ModelConfig(BaseModel):
     input_names: list[str] | None = None
     # replaces the default rules (DRIFTMON_ALERT_RULES) when given; [] turns alerts off
     alerts: list[AlertRule] | None = None
+    # replaces DRIFTMON_LABELING for this model when given
+    labeling: LabelingConfig | None = None
 
     @field_validator("alerts")
     @classmethod

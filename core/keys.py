@@ -165,3 +165,67 @@ class Keys:
     def outbox_dead(self) -> str:
         """List, newest first: dead-lettered notifications (JSON), capped."""
         return self._alerts("outbox:dead")
+
+    # the labeling queue: one model's tasks, claims and annotations, all under the model's
+    # hash tag, so that each of its scripts touches one slot
+    def label_tasks(self, model: str) -> str:
+        """Hash: task id -> LabelTask JSON as queued (open, no annotations, no gold)."""
+        return self._m(model, "label:tasks")
+
+    def label_meta(self, model: str) -> str:
+        """Hash: task id -> {"e": event id, "k": annotations required, "r": reasons}."""
+        return self._m(model, "label:meta")
+
+    def label_gold(self, model: str) -> str:
+        """Hash: task id -> the known answer (JSON) of a gold task."""
+        return self._m(model, "label:gold")
+
+    def label_open(self, model: str) -> str:
+        """Sorted set: open task id scored by priority."""
+        return self._m(model, "label:open")
+
+    def label_adjudication(self, model: str) -> str:
+        """Sorted set: id of a task awaiting an adjudicator, scored by priority."""
+        return self._m(model, "label:adjudication")
+
+    def label_done(self, model: str) -> str:
+        """Sorted set: done task id scored by when it was settled."""
+        return self._m(model, "label:done")
+
+    def label_events(self, model: str) -> str:
+        """Hash: event id -> its task id (an evicted task frees its event id)."""
+        return self._m(model, "label:events")
+
+    def label_annotations(self, model: str) -> str:
+        """Hash: task id -> its annotations, one Annotation JSON a line, oldest first."""
+        return self._m(model, "label:annotations")
+
+    def label_annotators(self, model: str) -> str:
+        """Hash: "task id NUL annotator" -> "label" or "skip", who answered a task."""
+        return self._m(model, "label:annotators")
+
+    def label_progress(self, model: str) -> str:
+        """Hash: task id -> its non-skip annotations other than adjudicators'."""
+        return self._m(model, "label:progress")
+
+    def label_holders(self, model: str) -> str:
+        """Hash: task id -> {annotator: lease end} of its claims (JSON)."""
+        return self._m(model, "label:holders")
+
+    def label_outcomes(self, model: str) -> str:
+        """Hash: task id -> {"final_label", "agreement", "settled_at"} (JSON)."""
+        return self._m(model, "label:outcomes")
+
+    def label_touched(self, model: str) -> str:
+        """Sorted set: annotated task id scored by its newest annotation's time."""
+        return self._m(model, "label:touched")
+
+    def label_stats(self, model: str) -> str:
+        """Hash of counters: "evicted" (ever), "tasks" and "gold" (queued, for the gold
+        share), "reason:<reason>" (unfinished tasks flagged for it)."""
+        return self._m(model, "label:stats")
+
+    def labels_origin(self, model: str) -> str:
+        """Hash: event id -> "random" or "queue", for labels the labeling queue gave (its
+        random share, or its other picks); trimmed with the labels by their index."""
+        return self._m(model, "labels:origin")

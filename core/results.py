@@ -117,6 +117,16 @@ class RegressionMetrics(BaseModel):
 QualityMetrics = ClassificationMetrics | RegressionMetrics
 
 
+class RandomEstimate(BaseModel):
+    """Quality on the window's events labeled through the labeling queue's random share
+    alone: a uniform sample, where the queue's other picks lean towards errors. Metrics
+    once `min_labeled_events` (a lower floor than the run's) such events are labeled."""
+
+    labeled_events: int
+    min_labeled_events: int
+    window: QualityMetrics | None = None
+
+
 class Performance(BaseModel):
     """Model quality from ground truth; metrics once enough events carry a label, and
     the comparison with the reference when the reference has labels too."""
@@ -131,6 +141,10 @@ class Performance(BaseModel):
     # reference minus window, for the metrics both have
     drop: OmittedWhenNone[QualityMetrics] = None
     label_drift: OmittedWhenNone[ColumnResult] = None
+    # labeled window events whose label came from the labeling queue, and the estimate
+    # from its random share alone; both absent when none did
+    labels_from_queue: OmittedWhenNone[int] = None
+    random_estimate: OmittedWhenNone[RandomEstimate] = None
 
 
 class ColumnQuality(BaseModel):

@@ -1,27 +1,33 @@
 """One detection run's computation: pure and picklable, run in a worker process.
 
 The reference arrives as Parquet bytes with its version; each worker decodes, samples
-and profiles a version once and keeps it (a per-process cache is the point of a worker)."""
+and profiles a version once and keeps it (a per-process cache is the point of a worker).
+The samples worth a label are flagged in the same call, from the same decoded window."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from core.blocks import EVENT_ID, LABEL, decode_window
 from core.config import EffectiveModelConfig
+from core.labeling import FlaggedSample, LabelingConfig
 from core.redis_types import StreamEntry
 from core.results import MeanConfidence, PredictionSection, RunResult
 from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, detect_drift, drifted_share
+from detectors.flagging import flag_samples, run_seed
 from detectors.multivariate import domain_classifier
 from detectors.performance import confidence, performance
 from detectors.quality import IntakeRejects, ReferenceProfile, data_quality, profile_reference
 from detectors.reference import from_parquet
 from detectors.versions import compare_versions
 from detectors.window import as_reference_columns, window_info
+
+log = logging.getLogger(__name__)
 
 VIEW_CACHE_SIZE = 4
 
@@ -128,8 +134,10 @@ def evaluate(
     schema: ModelSchema,
     config: EffectiveModelConfig,
     rejects: IntakeRejects,
+    origins: pd.Series | None = None,
 ) -> RunResult:
-    """The run with its verdicts filled in: status, column drift and the sections."""
+    """The run with its verdicts filled in: status, column drift and the sections.
+    `origins`: the queue origin of the window's labels (see queue_origins)."""
     run = run.model_copy()
     if len(window) < config.min_window_events:
         run.status = "insufficient_data"
@@ -150,7 +158,9 @@ def evaluate(
     run.data_quality = data_quality(
         current, schema, view.profile, rejects, config.max_findings_per_check
     )
-    run.performance = performance(reference, current, schema, config.min_labeled_events, policy)
+    run.performance = performance(
+        reference, current, schema, config.min_labeled_events, policy, origins
+    )
     if config.multivariate_enabled:
         run.multivariate = domain_classifier(
             reference, current, schema, config.multivariate_sample, config.multivariate_threshold
@@ -167,6 +177,58 @@ def with_labels(window: pd.DataFrame, labels: dict[str, object]) -> pd.DataFrame
     return window
 
 
+def queue_origins(window: pd.DataFrame, origins: dict[str, bool] | None) -> pd.Series | None:
+    """Per window row, whether the late label it is about to get came from the labeling
+    queue: True through its random share, False its other picks, NaN otherwise (no
+    queue label, or the event's own label, which wins the join). Read before
+    with_labels fills the label column."""
+    if not origins or not len(window):
+        return None
+    from_queue: pd.Series = window[EVENT_ID].map(origins).where(window[LABEL].isna())
+    return from_queue
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A run's verdicts and the window samples it flagged for labeling."""
+
+    run: RunResult
+    flagged: list[FlaggedSample] = field(default_factory=list)
+
+
+def evaluate_and_flag(
+    run: RunResult,
+    payload: ReferencePayload,
+    blocks: list[StreamEntry],
+    labels: dict[str, object],
+    schema: ModelSchema,
+    config: EffectiveModelConfig,
+    rejects: IntakeRejects,
+    labeling: LabelingConfig | None = None,
+    label_origins: dict[str, bool] | None = None,
+) -> Evaluated:
+    """A whole run's CPU in the worker: decode the stream blocks, join late labels,
+    evaluate, then flag samples from the same window (an ok run of a model whose
+    labeling is on); the run comes back with its window and verdicts. The server
+    process only moves bytes. `label_origins`: the queue origin of `labels`, by event
+    id (LabelStore.window_labels)."""
+    decoded = decode_window(blocks, config.window_max_events)
+    origins = queue_origins(decoded, label_origins)
+    window = with_labels(decoded, labels)
+    evaluated = evaluate(run, payload, window, schema, config, rejects, origins)
+    evaluated.window = window_info(window)
+    flagged: list[FlaggedSample] = []
+    if labeling is not None and labeling.enabled and evaluated.status == "ok":
+        try:
+            # the view evaluate used: cached in this worker
+            reference = PROCESS_VIEWS.get(payload, schema, config.reference_max_rows).frame
+            seed = run_seed(evaluated.run_id)
+            flagged = flag_samples(window, reference, evaluated, schema, labeling, seed)
+        except Exception:  # flagging never costs the run its verdicts
+            log.exception("flagging samples of run %s of %s failed", run.run_id, run.model)
+    return Evaluated(evaluated, flagged)
+
+
 def evaluate_blocks(
     run: RunResult,
     payload: ReferencePayload,
@@ -176,10 +238,6 @@ def evaluate_blocks(
     config: EffectiveModelConfig,
     rejects: IntakeRejects,
 ) -> RunResult:
-    """A whole run's CPU in the worker: decode the stream blocks, join late labels,
-    evaluate; the run comes back with its window and verdicts. The server process only
-    moves bytes."""
-    window = with_labels(decode_window(blocks, config.window_max_events), labels)
-    evaluated = evaluate(run, payload, window, schema, config, rejects)
-    evaluated.window = window_info(window)
-    return evaluated
+    """evaluate_and_flag's run, without flagging (benchmarks and callers that only
+    want the verdicts)."""
+    return evaluate_and_flag(run, payload, blocks, labels, schema, config, rejects).run

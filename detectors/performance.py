@@ -1,5 +1,7 @@
 """Model quality once ground truth arrives: classification or regression metrics for
-the window and for the reference, their drop, label coverage, and label drift."""
+the window and for the reference, their drop, label coverage, and label drift; and,
+when some labels came from the labeling queue, how many, and the metrics on its random
+share alone (the queue's other picks lean towards errors, so they bias the window's)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,18 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from core.results import ClassificationMetrics, Performance, QualityMetrics, RegressionMetrics
+from core.results import (
+    ClassificationMetrics,
+    Performance,
+    QualityMetrics,
+    RandomEstimate,
+    RegressionMetrics,
+)
 from core.schema import ModelSchema
 from detectors.drift import ColumnSpec, DriftPolicy, column_drift
+
+# the random estimate's least floor of labeled events (see random_floor)
+RANDOM_MIN_LABELS = 10
 
 
 def _binary_scores(frame: pd.DataFrame, schema: ModelSchema, positive: str) -> pd.Series | None:
@@ -76,9 +87,13 @@ def performance(
     schema: ModelSchema,
     min_labels: int,
     policy: DriftPolicy,
+    origins: pd.Series | None = None,
 ) -> Performance | None:
     """None when the model has no prediction column; otherwise coverage always, and
-    metrics once at least `min_labels` window events carry ground truth."""
+    metrics once at least `min_labels` window events carry ground truth (from wherever
+    it came). `origins`, on the window's index: True where the row's label came from
+    the labeling queue's random share, False from its other picks, NaN otherwise; the
+    queue's count and the random estimate come from it, whatever the status."""
     if schema.prediction is None or schema.prediction_kind is None:
         return None
     labeled = _labeled(window, schema)
@@ -89,6 +104,8 @@ def performance(
         min_labeled_events=min_labels,
         status="insufficient_labels",
     )
+    if origins is not None:
+        _queue_labels(out, labeled, origins, schema)
     if len(labeled) < min_labels:
         return out
     out.status = "ok"
@@ -102,6 +119,33 @@ def performance(
             reference_labeled[schema.label_column], labeled[schema.label_column], spec, policy
         )
     return out
+
+
+def random_floor(min_labels: int) -> int:
+    """The random share's floor of labeled events for metrics: a fifth of the run's
+    `min_labeled_events`, at least RANDOM_MIN_LABELS, never above the run's own. It is
+    lower than the run's because the random share is a small part of the labels; its
+    metrics are noisier for it, an estimate beside the window's."""
+    return min(min_labels, max(RANDOM_MIN_LABELS, min_labels // 5))
+
+
+def _queue_labels(
+    out: Performance, labeled: pd.DataFrame, origins: pd.Series, schema: ModelSchema
+) -> None:
+    """The labeled rows whose label came from the queue, counted; the quality on those
+    of its random share, an unbiased sample of the window's events. Nothing when no
+    labeled row's label came from the queue."""
+    queue = origins.reindex(labeled.index).dropna()
+    if queue.empty:
+        return
+    sampled = labeled.loc[queue.index[queue.astype(bool)]]
+    floor = random_floor(out.min_labeled_events)
+    out.labels_from_queue = len(queue)
+    out.random_estimate = RandomEstimate(
+        labeled_events=len(sampled),
+        min_labeled_events=floor,
+        window=_quality(sampled, schema) if len(sampled) >= max(floor, 1) else None,
+    )
 
 
 def _drop(baseline: QualityMetrics, current: QualityMetrics) -> QualityMetrics:

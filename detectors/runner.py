@@ -25,12 +25,14 @@ from core.blocks import entry_id_order
 from core.clock import Clock
 from core.config import EffectiveModelConfig
 from core.errors import ReportUnavailableError, UnknownModelError
+from core.labeling import FlaggedSample, LabelingConfig
 from core.redis_types import StreamEntry
 from core.results import RunResult
 from core.sinks import RunSink, SinkFailureCounter, publish_run
 from core.stores import Stores
+from core.stores.labels import WindowLabels
 from core.stores.lease import tick_of
-from detectors.evaluate import evaluate_blocks
+from detectors.evaluate import evaluate_and_flag
 from detectors.inputs import KpiComparer, ReferenceBytes
 from detectors.quality import IntakeRejects
 from detectors.report import WindowTrimmedError, report_html_for
@@ -59,7 +61,9 @@ class RunnerSettings:
 
 
 class DetectionRunner:
-    """Runs a model's detection, stores the RunResult and hands it to the run sinks."""
+    """Runs a model's detection, stores the RunResult and hands it to the run sinks,
+    with the samples it flagged for labeling when `labeling_for(model)` gives an
+    enabled LabelingConfig (no `labeling_for`: nothing is flagged)."""
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class DetectionRunner:
         sinks: Sequence[RunSink],
         sink_failures: SinkFailureCounter,
         settings: RunnerSettings,
+        labeling_for: Callable[[str], LabelingConfig | None] | None = None,
     ) -> None:
         self._stores = stores
         self._registry = stores.registry
@@ -79,6 +84,7 @@ class DetectionRunner:
         self._config_for = config_for
         self._sinks = list(sinks)
         self._sink_failures = sink_failures
+        self._labeling_for = labeling_for
         self._kpis = KpiComparer(stores.kpis, settings.kpi_baseline_seconds)
         self._report_ttl = settings.report_ttl_seconds
         self.references = ReferenceBytes(stores.registry)
@@ -164,13 +170,27 @@ class DetectionRunner:
         since = started - config.window_seconds
         blocks = await self._stores.events.read_blocks(model, since, config.window_max_events)
         result = _new_run(model, record.active_version, config, started, trigger)
+        flagged: list[FlaggedSample] = []
         try:
             payload = await self.references.load(model, record.active_version)
             rejects = await self._rejects(model, since, started)
-            labels = await self._window_labels(model, blocks, record.schema.prediction)
-            evaluation = partial(evaluate_blocks, result, payload, blocks, labels, record.schema)
+            window_labels = await self._window_labels(model, blocks, record.schema.prediction)
+            labels, origins = window_labels.labels, window_labels.origins
+            labeling = self._labeling_for(model) if self._labeling_for is not None else None
+            evaluation = partial(
+                evaluate_and_flag,
+                result,
+                payload,
+                blocks,
+                labels,
+                record.schema,
+                label_origins=origins,
+            )
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._executor, evaluation, config, rejects)
+            evaluated = await loop.run_in_executor(
+                self._executor, evaluation, config, rejects, labeling
+            )
+            result, flagged = evaluated.run, evaluated.flagged
             result.kpis = await self._kpis.compare(model, since, started)
             result.dataset_drift_streak = await self._drift_streak(model, result)
         except Exception as exc:  # a run must report, never take the scheduler down
@@ -179,22 +199,24 @@ class DetectionRunner:
             self.references.forget(model, record.active_version)
             error = f"{type(exc).__name__}: {exc}"
             result = result.model_copy(update={"status": "error", "error": error})
+            flagged = []
         result.duration_seconds = time.perf_counter() - began
         previous = await self._runs.latest(model)
         await self._runs.save(result)
-        await publish_run(self._sinks, result, previous, self._sink_failures)
+        await publish_run(self._sinks, result, previous, self._sink_failures, flagged)
         return result
 
     async def _window_labels(
         self, model: str, blocks: list[StreamEntry], prediction: str | None
-    ) -> dict[str, object]:
+    ) -> WindowLabels:
         """The labels of events ingested since the window's first block: the window's,
         and a few more (a capped window starts inside its first block). No upper bound:
-        labels stored by arrival time (see LabelStore) arrive after their events."""
+        labels stored by arrival time (see LabelStore) arrive after their events. With
+        the labeling queue's origin of those it gave, read alongside."""
         if prediction is None or not blocks:
-            return {}
+            return WindowLabels()
         since = _block_seconds(blocks[0]) - CLOCK_SKEW_SECONDS
-        return await self._stores.labels.labels_between(model, since)
+        return await self._stores.labels.window_labels(model, since)
 
     async def _drift_streak(self, model: str, result: RunResult) -> int:
         if result.status != "ok" or not result.dataset_drift:

@@ -21,6 +21,7 @@ from service import (
     routes_alerts,
     routes_cloudevents,
     routes_intake,
+    routes_labeling,
     routes_models,
     routes_ops,
     routes_runs,
@@ -73,7 +74,14 @@ def create_app(
     app = FastAPI(
         title="driftmon", version=driftmon_version(), lifespan=partial(lifespan, settings, given)
     )
-    routers = (routes_intake, routes_cloudevents, routes_models, routes_runs, routes_alerts)
+    routers = (
+        routes_intake,
+        routes_cloudevents,
+        routes_models,
+        routes_runs,
+        routes_alerts,
+        routes_labeling,
+    )
     for module in (*routers, routes_ops):
         app.include_router(module.router)
     install_error_handlers(app, settings.redis_retry_after_seconds)

@@ -22,6 +22,7 @@ from service.config_access import (
 )
 from service.config_alerts import AlertSettings
 from service.config_intake import IntakeSettings
+from service.config_labeling import LabelingSettings
 
 # the names importers take from here, wherever they are defined
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-class Settings(AccessSettings, IntakeSettings, AlertSettings):
+class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
     """Process-wide settings. Every field is `DRIFTMON_<NAME>` in the environment. The
     access, bounded-intake and alert fields are in service/config_access.py,
     service/config_intake.py and service/config_alerts.py."""

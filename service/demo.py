@@ -32,6 +32,12 @@ from service.demo_client import (
     send_events,
     upload_reference,
 )
+from service.demo_labeling import (
+    labeling_round,
+    performance_lines,
+    show_agreement,
+    show_queue,
+)
 from service.demo_receiver import Inbox, receiving
 from service.demo_scenario import (
     EVENTS_PER_PHASE,
@@ -89,8 +95,25 @@ def drifted_alerts(client: httpx.Client, inbox: Inbox) -> list[str]:
     return failures
 
 
+def labeling(client: httpx.Client) -> list[str]:
+    print("\n== 5. the labeling queue the drifted run filled, and one round of labels")
+    if show_queue(client) == 0:
+        return ["the drifted run queued no samples for labeling"]
+    # the simulated annotators know the truth of both phases' events (both runs flagged)
+    truth = ground_truth(EVENTS_PER_PHASE, seed=11, drift=False, start_index=0)
+    truth += ground_truth(EVENTS_PER_PHASE, seed=12, drift=True, start_index=EVENTS_PER_PHASE)
+    labeling_round(client, {row["event_id"]: row["label"] for row in truth})
+    kappa = show_agreement(client)
+    result = detect(client, "the same window, now with the queue's labels")
+    performance = result.get("performance") or {}
+    from_queue = performance.get("labels_from_queue", 0)
+    print(performance_lines(performance))
+    failures = [] if from_queue else ["the next run used none of the queue's labels"]
+    return failures + ([] if kappa is not None else ["no agreement figure for two annotators"])
+
+
 def recovery(client: httpx.Client, inbox: Inbox) -> tuple[dict[str, Any], list[str]]:
-    print(f"\n== 5. {EVENTS_PER_PHASE} training-like events again: the alerts resolve")
+    print(f"\n== 6. {EVENTS_PER_PHASE} training-like events again: the alerts resolve")
     start = 2 * EVENTS_PER_PHASE
     send_events(
         client, production_events(EVENTS_PER_PHASE, seed=13, drift=False, start_index=start), []
@@ -104,7 +127,7 @@ def recovery(client: httpx.Client, inbox: Inbox) -> tuple[dict[str, Any], list[s
 
 
 def show_outputs(client: httpx.Client, run_id: str, data_dir: Path) -> None:
-    print("\n== 6. outputs")
+    print("\n== 7. outputs")
     report = data_dir / "report.html"
     url = save_report(client, run_id, report)
     print(f"   Evidently report of the drifted run: {report}")
@@ -134,6 +157,7 @@ def guided_run(client: httpx.Client, data_dir: Path, inbox: Inbox) -> int:
     first = first_phase(client)
     second = second_phase(client)
     failures = verdict_failures(first, second) + drifted_alerts(client, inbox)
+    failures += labeling(client)
     third, resolved = recovery(client, inbox)
     show_outputs(client, second["run_id"], data_dir)
     if third["status"] != "ok" or third["dataset_drift"] is not False:
@@ -146,7 +170,8 @@ def guided_run(client: httpx.Client, data_dir: Path, inbox: Inbox) -> int:
         return 1
     print(
         "\nas expected: no drift on training-like traffic, drift after the shift, alerts "
-        "delivered signed when it fired and again when it resolved"
+        "delivered signed when it fired and again when it resolved, the flagged samples "
+        "labeled and their labels in the next run's performance"
     )
     return 0
 

@@ -10,6 +10,9 @@ from service.sample_data.generate import MODEL_NAME
 EVENTS_PER_PHASE = 1500
 BATCH_SIZE = 250
 DEMO_DRIFT_SHARE = 0.3
+# the labeling round: tasks each simulated annotator labels, and how often bob errs
+LABELED_TASKS = 60
+SLOPPY_SHARE = 0.15
 # the variable the demo's webhook channel reads its signing secret from
 WEBHOOK_SECRET_ENV = "DEMO_WEBHOOK_SECRET"
 
@@ -26,6 +29,9 @@ def models_yaml(receiver_port: int) -> str:
 models:
   - name: {MODEL_NAME}
     drift_share: {DEMO_DRIFT_SHARE}
+    labeling:                      # two annotators label every task, so they can disagree
+      annotations_required: 2
+      annotations_by_reason: {{}}
     alerts:
       - name: inputs-drifted
         kind: dataset_drift

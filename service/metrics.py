@@ -23,13 +23,16 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from core.labeling import FlaggedSample
 from core.results import RunResult
 from service.metrics_alerts import AlertsCollector, AlertStateSource, OutboxStats
 from service.metrics_counters import (
+    ANNOTATION_OUTCOMES,
     CLOUDEVENT_OUTCOMES,
     DELIVERY_OUTCOMES,
     EVENT_OUTCOMES,
     LABEL_OUTCOMES,
+    LABELING_OUTCOMES,
     REJECT_REASONS,
     RUN_STATUSES,
     RUN_TRIGGERS,
@@ -90,6 +93,19 @@ class Metrics:
             "Ground-truth labels received, by outcome (accepted, unknown event).",
             ["model", "source", "outcome"],
             LABEL_OUTCOMES,
+        )
+        self.labeling_tasks = self._counter(
+            "driftmon_labeling_tasks",
+            "Flagged samples offered to the labeling queue, by outcome (queued, duplicate: "
+            "queued before, evicted: the queue's bound pushed a lower-priority task out).",
+            ["model", "outcome"],
+            LABELING_OUTCOMES,
+        )
+        self.annotations = self._counter(
+            "driftmon_labeling_annotations",
+            "Annotations received, by outcome (labeled, skipped).",
+            ["model", "outcome"],
+            ANNOTATION_OUTCOMES,
         )
         self.reference_uploads = self._counter(
             "driftmon_reference_uploads", "Reference uploads accepted.", ["model"]
@@ -186,6 +202,14 @@ class Metrics:
     def count_labels(self, model: str, source: str, outcome: str, amount: int) -> None:
         self._zero(self.labels, model, source)
         self.labels.labels(model, source, outcome).inc(amount)
+
+    def count_labeling_tasks(self, model: str, outcome: str, amount: int) -> None:
+        self._zero(self.labeling_tasks, model)
+        self.labeling_tasks.labels(model, outcome).inc(amount)
+
+    def count_annotation(self, model: str, outcome: str) -> None:
+        self._zero(self.annotations, model)
+        self.annotations.labels(model, outcome).inc()
 
     def count_kpis(self, model: str, source: str, amount: int) -> None:
         self.kpi_points.labels(model, source).inc(amount)
@@ -284,5 +308,10 @@ class MetricsSink:
         self._metrics = metrics
         metrics.declare_sinks([self.name])
 
-    async def publish(self, run: RunResult, previous: RunResult | None) -> None:
+    async def publish(
+        self,
+        run: RunResult,
+        previous: RunResult | None,
+        flagged: Sequence[FlaggedSample] = (),
+    ) -> None:
         self._metrics.observe_run(run)

@@ -19,6 +19,8 @@ from prometheus_client.registry import Collector
 EVENT_OUTCOMES = ("accepted", "duplicate", "rejected")
 REJECT_REASONS = ("invalid", "type_mismatch", "unknown_field")
 LABEL_OUTCOMES = ("accepted", "unknown")
+LABELING_OUTCOMES = ("queued", "duplicate", "evicted")
+ANNOTATION_OUTCOMES = ("labeled", "skipped")
 RUN_STATUSES = ("ok", "insufficient_data", "error")
 RUN_TRIGGERS = ("schedule", "manual")
 STREAM_OUTCOMES = ("read", "redelivered", "acked", "dead_lettered", "deleted")

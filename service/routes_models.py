@@ -209,6 +209,7 @@ async def delete_model(model: str, request: Request) -> Response:
     if not await services.stores.registry.delete(model):
         raise unknown_model(model)
     await services.stores.alerts.forget_model(model)
+    await services.stores.label_queue.forget_model(model)
     services.scheduler.unschedule(model)
     services.metrics.forget_model(model)
     return Response(status_code=204)

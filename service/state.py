@@ -16,6 +16,7 @@ from collectors.stream import StreamConsumer
 from core.clock import Clock
 from core.config import EffectiveModelConfig, ModelConfig, effective_config
 from core.keys import Keys
+from core.labeling import LabelingConfig
 from core.stores import Stores
 from detectors.runner import DetectionRunner
 from service.config import Settings
@@ -48,6 +49,9 @@ class Services:
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)
 
+    def labeling_for(self, model: str) -> LabelingConfig:
+        return labeling_for(self.settings, self.model_configs, model)
+
     def alerting_for(self, model: str) -> ModelAlerting:
         return alerting_for(self.settings, self.model_configs, model)
 
@@ -58,6 +62,14 @@ def config_for(
     return effective_config(
         settings.model_defaults(), model_configs.get(model) or ModelConfig(name=model)
     )
+
+
+def labeling_for(
+    settings: Settings, model_configs: dict[str, ModelConfig], model: str
+) -> LabelingConfig:
+    """The model's own `labeling:` when its YAML has one, else DRIFTMON_LABELING."""
+    own = model_configs.get(model)
+    return own.labeling if own is not None and own.labeling is not None else settings.labeling
 
 
 def alerting_for(

@@ -19,11 +19,12 @@ from core.keys import Keys
 from core.stores import StoreLimits, Stores
 from core.stores.events import RetentionPolicy
 from detectors.runner import DetectionRunner, RunnerSettings
+from labeling.sink import LabelingSink
 from service.config import Settings
 from service.limits import BodyLimits
 from service.metrics import Metrics, MetricsSink
 from service.scheduler import DetectionScheduler, registry_intervals
-from service.state import Services, alerting_for, config_for
+from service.state import Services, alerting_for, config_for, labeling_for
 from service.wiring_alerts import (
     alert_channels,
     alert_sink,
@@ -51,7 +52,7 @@ def build_services(
     check_routes(settings, model_configs, channel_configs)
     channels = open_channels(settings, channel_configs)
     metrics.declare_channels(list(channels))
-    metrics.declare_sinks(["alerts"])
+    metrics.declare_sinks(["alerts", "labeling"])
     # every scrape reads the alert states and the outbox from Redis: replicas agree
     metrics.attach_alert_sources(stores.outbox, stores.alerts)
     alerts = alert_sink(
@@ -62,17 +63,20 @@ def build_services(
         partial(alerting_for, settings, model_configs),
         channel_configs,
     )
+    labeling = partial(labeling_for, settings, model_configs)
+    labeling_sink = LabelingSink(stores.label_queue, labeling, clock, metrics)
     runner = DetectionRunner(
         stores,
         clock,
         executor,
         model_config,
-        sinks=[MetricsSink(metrics), alerts],
+        sinks=[MetricsSink(metrics), alerts, labeling_sink],
         sink_failures=metrics,
         settings=RunnerSettings(
             kpi_baseline_seconds=settings.kpi_baseline_seconds,
             max_queued_runs=settings.max_queued_runs,
         ),
+        labeling_for=labeling,
     )
     intake = Intake(stores, clock, metrics, intake_policy(settings))
     scheduler = DetectionScheduler(

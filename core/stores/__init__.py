@@ -15,6 +15,7 @@ from core.stores.alerts import AlertStore
 from core.stores.events import EventStore
 from core.stores.joins import HalfJoins
 from core.stores.kpis import KpiStore
+from core.stores.label_queue import LabelQueue
 from core.stores.labels import LabelStore
 from core.stores.lease import RunLease
 from core.stores.outbox import Outbox
@@ -45,6 +46,7 @@ class Stores:
     joins: HalfJoins
     alerts: AlertStore
     outbox: Outbox
+    label_queue: LabelQueue
 
     @classmethod
     def open(
@@ -62,4 +64,5 @@ class Stores:
             joins=HalfJoins(redis, keys),
             alerts=AlertStore(redis, keys, limits.max_silences),
             outbox=Outbox(redis, keys, limits.outbox_dead_letters),
+            label_queue=LabelQueue(redis, keys, clock),
         )

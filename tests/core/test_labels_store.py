@@ -1,6 +1,7 @@
 """Labels are indexed by their event's ingest time: a run reads its window's labels
 alone, expiry goes by the event's age, and labels indexed by arrival (before that
-change) are still found."""
+change) are still found. Labels from the labeling queue keep their origin, which
+expires with them, and a plain label clears."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from core.blocks import EncodedBatch, Layout
 from core.events import Event
 from core.keys import Keys
 from core.stores.events import EventStore, RetentionPolicy
-from core.stores.labels import LabelStore
+from core.stores.labels import LabelStore, WindowLabels
 from tests.data import credit_events, credit_reference
 from tests.fixtures_app import Harness
 
@@ -122,16 +123,101 @@ async def test_a_run_fetches_only_its_windows_labels(
     await post(harness, "labels", [{"event_id": e["event_id"], "label": 0} for e in inside[:100]])
     store = stores.labels
     fetched: list[int] = []
-    read = store.labels_between
+    read = store.window_labels
 
-    async def counted(model: str, since: float, until: float | None = None) -> dict[str, object]:
+    async def counted(model: str, since: float, until: float | None = None) -> WindowLabels:
         found = await read(model, since, until)
-        fetched.append(len(found))
+        fetched.append(len(found.labels))
         return found
 
-    monkeypatch.setattr(store, "labels_between", counted)
+    monkeypatch.setattr(store, "window_labels", counted)
     run = (await harness.client.post("/v1/models/credit/runs")).json()
     assert run["window"]["events"] == 200
     assert run["performance"]["labeled_events"] == 100
     assert run["performance"]["label_coverage"] == 0.5
     assert fetched == [100]
+
+
+async def test_queue_origins_are_kept_beside_their_labels(
+    stores: tuple[EventStore, LabelStore],
+) -> None:
+    event_store, labels = stores
+    now = time.time()
+    await event_store.append("m", events(5, "e"), KEEP_ALL, now=now)
+    await labels.put_labels("m", {f"e{i}": "1" for i in range(4)}, ttl_seconds=30 * DAY)
+    # e4 was seen but never labeled, zz never seen: no origin without a stored label
+    origins = {"e0": True, "e1": False, "e4": True, "zz": False}
+    assert await labels.mark_from_queue("m", origins, ttl=30 * DAY) == 2
+    assert await labels.origins_for("m", ["e0", "e1", "e2", "e4", "zz"]) == {
+        "e0": True,
+        "e1": False,
+    }
+    window = await labels.window_labels("m", since=now - 60)
+    assert window.labels == {f"e{i}": "1" for i in range(4)}
+    assert window.origins == {"e0": True, "e1": False}
+    # the plain read does not bother with origins
+    assert await labels.labels_between("m", since=now - 60) == window.labels
+
+
+async def test_a_plain_label_clears_the_queue_origin(stores: tuple[EventStore, LabelStore]) -> None:
+    """The latest label wins, and a label posted to /labels is no longer the queue's."""
+    event_store, labels = stores
+    now = time.time()
+    await event_store.append("m", events(2, "e"), KEEP_ALL, now=now)
+    await labels.put_labels("m", {"e0": "1", "e1": "1"}, ttl_seconds=30 * DAY)
+    await labels.mark_from_queue("m", {"e0": True, "e1": False}, ttl=30 * DAY)
+    await labels.put_labels("m", {"e0": "0"}, ttl_seconds=30 * DAY)
+    assert await labels.origins_for("m", ["e0", "e1"]) == {"e1": False}
+    window = await labels.window_labels("m", since=now - 60)
+    assert window.labels == {"e0": "0", "e1": "1"}
+    assert window.origins == {"e1": False}
+    # the workflow's order: its put clears, its mark sets again
+    await labels.put_labels("m", {"e0": "1"}, ttl_seconds=30 * DAY)
+    await labels.mark_from_queue("m", {"e0": False}, ttl=30 * DAY)
+    assert await labels.origins_for("m", ["e0", "e1"]) == {"e0": False, "e1": False}
+
+
+async def test_queue_origins_expire_with_their_labels(
+    stores: tuple[EventStore, LabelStore], redis_url: str, key_prefix: str
+) -> None:
+    event_store, labels = stores
+    now = time.time()
+    await event_store.append("m", events(2, "aged"), KEEP_ALL, now=now - 10 * DAY)
+    await event_store.append("m", events(2, "fresh"), KEEP_ALL, now=now)
+    await labels.put_labels("m", {"aged0": "1", "aged1": "0"}, ttl_seconds=20 * DAY)
+    await labels.mark_from_queue("m", {"aged0": True, "aged1": False}, ttl=20 * DAY)
+    # a label write with a shorter TTL trims the aged labels and their origins
+    await labels.put_labels("m", {"fresh0": "1"}, ttl_seconds=5 * DAY)
+    await labels.mark_from_queue("m", {"fresh0": True}, ttl=5 * DAY)
+    assert await labels.origins_for("m", ["aged0", "aged1", "fresh0"]) == {"fresh0": True}
+    # so does a mark: the trim is the same, whichever writes
+    await labels.put_labels("m", {"fresh1": "1"}, ttl_seconds=20 * DAY)
+    await labels.mark_from_queue("m", {"fresh1": False}, ttl=-1.0)
+    assert await labels.labels_for("m", ["fresh0", "fresh1"]) == [None, None]
+    async with Redis.from_url(redis_url) as redis:
+        keys = Keys(key_prefix)
+        assert await redis.exists(keys.labels_origin("m")) == 0
+        assert await redis.exists(keys.labels_index("m")) == 0
+
+
+async def test_a_run_reports_the_labels_from_the_queue(harness: Harness) -> None:
+    response = await harness.client.put(
+        "/v1/models/credit/reference",
+        params={"prediction": "prediction", "scores": "score", "label": "label"},
+        content=labeled_reference_csv(),
+    )
+    assert response.status_code == 201, response.text
+    inside = credit_events(200, seed=2, prefix="inside")
+    await post(harness, "events", inside)
+    await post(harness, "labels", [{"event_id": e["event_id"], "label": 0} for e in inside[:100]])
+    store = harness.services.stores.labels
+    origins = {str(e["event_id"]): i < 20 for i, e in enumerate(inside[:30])}
+    assert await store.mark_from_queue("credit", origins, 30 * DAY) == 30
+    run = (await harness.client.post("/v1/models/credit/runs")).json()
+    section = run["performance"]
+    assert section["labeled_events"] == 100
+    assert section["labels_from_queue"] == 30
+    estimate = section["random_estimate"]
+    assert estimate["labeled_events"] == 20
+    assert estimate["min_labeled_events"] == 10  # a fifth of the default 50, at least 10
+    assert set(estimate["window"]) >= {"accuracy", "precision", "recall", "f1"}

@@ -37,7 +37,7 @@ from tests.fixtures_app import (
 )
 
 SCOPES = ("ingest", "read", "admin", "label")
-PATH_VALUES = {"model": "credit", "run_id": "1-abc", "silence_id": "0123abcd"}
+PATH_VALUES = {"model": "credit", "run_id": "1-abc", "silence_id": "0123abcd", "task_id": "m~0"}
 TOKEN = "metrics-token-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ async def keyed(redis_url: str, key_prefix: str) -> AsyncIterator[Harness]:
 
 async def test_every_route_is_open_listed_or_needs_its_scope(keyed: Harness) -> None:
     routes = scoped_routes(keyed.app)
-    assert {scope for _, _, scope in routes} == {"ingest", "read", "admin"}  # label: to come
+    assert {scope for _, _, scope in routes} == {"ingest", "read", "admin", "label"}
     client = keyed.client
     for method, path, scope in routes:
         missing = await client.request(method, path)

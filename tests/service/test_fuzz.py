@@ -71,7 +71,7 @@ class Fuzzed:
 
 @pytest.fixture
 async def fuzzed(redis_url: str, key_prefix: str) -> AsyncIterator[Fuzzed]:
-    settings = keyed_settings(redis_url, key_prefix, {FUZZER: ["admin", "ingest", "read"]})
+    settings = keyed_settings(redis_url, key_prefix, {FUZZER: ["admin", "ingest", "read", "label"]})
     async for harness in start_harness(settings):
         async with keyed_client(harness, bearer(api_key(FUZZER))) as client:
             await upload_credit_reference(client)
