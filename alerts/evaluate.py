@@ -1,12 +1,13 @@
 """What each alert rule sees in one finished run: a verdict per rule (per column for the
-per-column rules), pure over the RunResult.
+per-column rules), pure over the RunResult (and the labeling figures the caller read).
 
-A run that is not `ok` tells nothing but staleness: every other rule is `unknown`, which
-neither fires nor resolves. Each rule kind is judged in a module of its concern:
-`rules_drift` (column, prediction, confidence, dataset, multivariate, model versions),
-`rules_quality` (data quality), `rules_bounds` (performance, KPI) and `rules_stale`
-(monitor stale); `rules_common` holds what they share. Summaries carry scores, shares,
-counts and names only, never feature values (PII)."""
+A run that is not `ok` tells nothing but staleness: every rule other than monitor stale
+and annotator agreement is `unknown`, which neither fires nor resolves. Each rule kind
+is judged in a module of its concern: `rules_drift` (column, prediction, confidence,
+dataset, multivariate, model versions), `rules_quality` (data quality), `rules_bounds`
+(performance, KPI), `rules_stale` (monitor stale) and `rules_labeling` (annotator
+agreement, from the labeling loop's figures); `rules_common` holds what they share.
+Summaries carry scores, shares, counts and names only, never feature values (PII)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from alerts.rules_drift import (
     model_versions,
     multivariate,
 )
+from alerts.rules_labeling import AgreementsByWindow, annotator_agreement
 from alerts.rules_quality import data_quality
 from alerts.rules_stale import monitor_stale
 from core.alert_config import (
     ANY_COLUMN,
     AlertRule,
+    AnnotatorAgreementRule,
     ColumnDriftRule,
     ConfidenceDriftRule,
     DataQualityRule,
@@ -51,18 +54,27 @@ class RuleObservation:
 
 
 def evaluate(
-    rules: Sequence[AlertRule], run: RunResult, context: RunContext
+    rules: Sequence[AlertRule],
+    run: RunResult,
+    context: RunContext,
+    agreements: AgreementsByWindow | None = None,
 ) -> list[RuleObservation]:
+    """`agreements`: the model's annotators per window of its annotator-agreement rules
+    (without them, those rules are unknown)."""
     return [
         RuleObservation(rule, observation)
         for rule in rules
-        for observation in _observe(rule, run, context)
+        for observation in _observe(rule, run, context, agreements or {})
     ]
 
 
-def _observe(rule: AlertRule, run: RunResult, context: RunContext) -> list[Observation]:
+def _observe(
+    rule: AlertRule, run: RunResult, context: RunContext, agreements: AgreementsByWindow
+) -> list[Observation]:
     if isinstance(rule, MonitorStaleRule):
         return [monitor_stale(rule, run, context)]
+    if isinstance(rule, AnnotatorAgreementRule):
+        return annotator_agreement(rule, context, agreements)
     if run.status != "ok":
         return _run_not_ok(rule, run, context)
     match rule:

@@ -14,7 +14,8 @@ from typing import Protocol
 from alerts.evaluate import RunContext, evaluate
 from alerts.lifecycle import LifecyclePolicy, advance
 from alerts.notify import Change, Links, notifications_for
-from core.alert_config import AlertChannel, AlertRule
+from alerts.rules_labeling import DAY_SECONDS, AgreementsByWindow, AnnotatorAgreement
+from core.alert_config import AlertChannel, AlertRule, AnnotatorAgreementRule
 from core.alerts import AlertState, Silence, alert_id
 from core.clock import Clock
 from core.labeling import FlaggedSample
@@ -60,6 +61,16 @@ class AlertGauges(Protocol):
     ) -> None: ...
 
 
+class AnnotatorAgreements(Protocol):
+    """The labeling loop's annotators, as the annotator-agreement rules judge them (the
+    service layer adapts the labeling audit: alerts never import labeling)."""
+
+    async def agreements(self, model: str, since: float) -> Sequence[AnnotatorAgreement]:
+        """Per annotator, their answers compared with a consensus on the model's tasks
+        annotated at or after `since` (unix seconds); empty without labeling activity."""
+        ...
+
+
 @dataclass(frozen=True)
 class AlertSinkParts:
     states: AlertStates
@@ -67,6 +78,8 @@ class AlertSinkParts:
     runs: RunHistory
     models: ModelCreation
     gauges: AlertGauges
+    # None: annotator-agreement rules are unknown on every run
+    agreements: AnnotatorAgreements | None = None
 
 
 class AlertSink:
@@ -109,9 +122,11 @@ class AlertSink:
     async def _judge(self, run: RunResult, alerting: ModelAlerting) -> None:
         now = self._clock.now()
         changes: list[Change] = []
+        # read once, outside the states' WATCH: a conflict judges again, not reads again
+        agreements = await self._agreements(run.model, alerting.rules, now)
 
         async def decide(states: dict[str, AlertState]) -> Judgement:
-            changes[:] = await self._changes(run, alerting, states, now)
+            changes[:] = await self._changes(run, alerting, states, now, agreements)
             outbox = notifications_for(changes, run, self._channels, self._links, now)
             return [change.state for change in changes], outbox
 
@@ -129,10 +144,15 @@ class AlertSink:
         self._parts.gauges.set_alert_states(run.model, _active(states, changes))
 
     async def _changes(
-        self, run: RunResult, alerting: ModelAlerting, states: dict[str, AlertState], now: float
+        self,
+        run: RunResult,
+        alerting: ModelAlerting,
+        states: dict[str, AlertState],
+        now: float,
+        agreements: AgreementsByWindow,
     ) -> list[Change]:
         context = await self._context(run, alerting, now, states)
-        observed = evaluate(alerting.rules, run, context)
+        observed = evaluate(alerting.rules, run, context, agreements)
         silences = await self._parts.states.silences(datetime.fromtimestamp(now, UTC))
         changes: list[Change] = []
         for item in observed:
@@ -144,6 +164,29 @@ class AlertSink:
             step = advance(before, item.observation, item.rule, run, now, self._policy, silenced)
             changes.append(Change(item.rule, step.state, step.notify, silenced))
         return changes
+
+    async def _agreements(
+        self, model: str, rules: Sequence[AlertRule], now: float
+    ) -> AgreementsByWindow:
+        """The model's annotators over each window its annotator-agreement rules name. A
+        window that cannot be read is left out (its rules are unknown this run): the
+        labeling loop failing must not hold the model's other alerts up."""
+        provider = self._parts.agreements
+        windows = {rule.window_days for rule in rules if isinstance(rule, AnnotatorAgreementRule)}
+        found: dict[float, Sequence[AnnotatorAgreement]] = {}
+        if provider is None:
+            return found
+        for days in sorted(windows):
+            try:
+                found[days] = await provider.agreements(model, now - days * DAY_SECONDS)
+            except Exception:
+                log.warning(
+                    "annotator agreement of %s over %g days not read: its rules are unknown",
+                    model,
+                    days,
+                    exc_info=True,
+                )
+        return found
 
     async def _context(
         self, run: RunResult, alerting: ModelAlerting, now: float, states: dict[str, AlertState]

@@ -102,7 +102,7 @@ def event_id_column(raw: list[Any], longest: int) -> list[str]:
 
 def _features(
     raw: list[Any], schema: ModelSchema, layout: Layout, longest: int
-) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+) -> tuple[np.ndarray[Any, Any], list[tuple[Any, ...]]]:
     """Every record has exactly the schema's features: each has as many as the schema
     and the getters find all of them (a missing one raises KeyError)."""
     require(types_of(raw) == {dict} and set(map(len, raw)) == {len(schema.features)})

@@ -133,6 +133,18 @@ class MonitorStaleRule(RuleBase):
     intervals: int = Field(default=3, ge=1, le=10_000)
 
 
+class AnnotatorAgreementRule(RuleBase):
+    """The labeling loop's annotators, one alert each: bad when one agrees with the
+    consensus on fewer than `below` of the answers compared with one, over the tasks
+    annotated in the last `window_days`; unknown with fewer than `min_compared` of them.
+    Opt-in: no default rule has it."""
+
+    kind: Literal["annotator_agreement"]
+    below: float = Field(default=0.7, gt=0, le=1)
+    min_compared: int = Field(default=20, ge=1, le=1_000_000)
+    window_days: float = Field(default=7.0, gt=0, le=366)
+
+
 AlertRule = Annotated[
     DatasetDriftRule
     | ColumnDriftRule
@@ -143,7 +155,8 @@ AlertRule = Annotated[
     | PerformanceRule
     | KpiRule
     | ModelVersionsRule
-    | MonitorStaleRule,
+    | MonitorStaleRule
+    | AnnotatorAgreementRule,
     Field(discriminator="kind"),
 ]
 

@@ -55,7 +55,9 @@ class EncodedBatch:
     layout: Layout
     event_ids: list[str]
     rows: list[bytes]  # JSON [event_id, timestamp, version, prediction, scores, label, cats]
-    numbers: np.ndarray  # float64, one row per event in layout.numerical order; NaN: missing
+    numbers: np.ndarray[
+        Any, Any
+    ]  # float64, one row per event in layout.numerical order; NaN: missing
 
     def __len__(self) -> int:
         return len(self.event_ids)

@@ -38,6 +38,8 @@ class LabelingConfig(BaseModel):
     max_random: int = Field(default=50, ge=0, le=10_000)
     # open tasks kept per model; the lowest priority goes first beyond it (counted)
     queue_max: int = Field(default=5000, ge=1, le=1_000_000)
+    # done tasks kept per model (for the label TTL at most); the oldest go first beyond it
+    done_max: int = Field(default=50_000, ge=1, le=10_000_000)
     # annotations a task needs (K); more for chosen reasons
     annotations_required: int = Field(default=1, ge=1, le=20)
     annotations_by_reason: dict[FlagReason, int] = Field(default_factory=_three_for_drift_region)

@@ -22,6 +22,7 @@ from service import (
     routes_cloudevents,
     routes_intake,
     routes_labeling,
+    routes_labeling_export,
     routes_models,
     routes_ops,
     routes_runs,
@@ -81,6 +82,7 @@ def create_app(
         routes_runs,
         routes_alerts,
         routes_labeling,
+        routes_labeling_export,
     )
     for module in (*routers, routes_ops):
         app.include_router(module.router)

@@ -2,14 +2,15 @@
 
 Intake, run and delivery counters are per process. Drift gauges are rendered at scrape
 time from the latest RunResults in Redis (service/metrics_gauges.py), alert and outbox
-gauges from the alert store and the outbox (service/metrics_alerts.py).
+gauges from the alert store and the outbox (service/metrics_alerts.py), labeling gauges
+from the label queue (service/metrics_labeling.py).
 
 Counters with an outcome, status or reason label export every known value at 0 from
 the first use of their other labels on (service/metrics_counters.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -41,6 +42,7 @@ from service.metrics_counters import (
     ZeroedCounters,
 )
 from service.metrics_gauges import LatestRunsCollector
+from service.metrics_labeling import LabelingCollector, LabelingSource
 
 RUN_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -63,6 +65,8 @@ class Metrics:
         registry.register(self.latest)
         self.alerting = AlertsCollector(max_columns)
         registry.register(self.alerting)
+        self.labeling = LabelingCollector(max_columns)
+        registry.register(self.labeling)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
 
@@ -276,6 +280,15 @@ class Metrics:
         """Reads the outbox and alert gauges for the next scrape (the /metrics route
         awaits it before rendering, as it refreshes the drift gauges)."""
         await self.alerting.refresh(now)
+
+    def attach_labeling_sources(self, source: LabelingSource | None) -> None:
+        """Where refresh_labeling reads the label queues and the annotators' agreement."""
+        self.labeling.attach(source)
+
+    async def refresh_labeling(self, now: float, models: Iterable[str]) -> None:
+        """Reads the labeling gauges of these models for the next scrape (the /metrics
+        route awaits it before rendering, as it refreshes the alert gauges)."""
+        await self.labeling.refresh(now, models)
 
     def forget_model(self, model: str) -> None:
         """Drop the series of a deleted model from every per-process metric with a `model`

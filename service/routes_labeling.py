@@ -1,5 +1,5 @@
 """The labeling loop: annotators claim flagged samples and label them (scope `label`);
-everyone with `read` sees the queue's stats, the labelers' audit and the exports.
+everyone with `read` sees the queue's stats and the labelers' audit.
 
 - `GET /v1/labeling/{model}/tasks?annotator=&limit=&adjudicator=` claims the
   highest-priority tasks with a lease (the model's `lease_seconds`); a task whose lease
@@ -10,52 +10,53 @@ everyone with `read` sees the queue's stats, the labelers' audit and the exports
   K-th answer decides it, a tie sends it to adjudication, an adjudicator's answer settles
   it; a final label becomes the event's ground truth (the store `POST /labels` writes).
 - `GET /v1/labeling/{model}/stats` and `/annotators`: agreement and the labelers' audit.
-- `GET /v1/labeling/{model}/export?format=labelstudio|parquet|manifest&errors_only=`:
-  Label Studio tasks with their labeling config (open tasks), or the dataset of done
-  tasks as Parquet, with its manifest as JSON under `format=manifest`: the same content
-  gives the same `content_hash`, which the Parquet answer carries in a header.
-- `POST /v1/labeling/{model}/import`: Label Studio's JSON export back as annotations."""
+
+The exports and Label Studio's import are in service/routes_labeling_export.py, the
+bodies in service/labeling_schemas.py."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import ValidationError
 
 from core.errors import UnknownModelError
-from core.labeling import Annotation, FlagReason, Label, LabelTask, TaskState
+from core.labeling import LabelTask
 from core.stores.label_queue import (
     AdjudicationPendingError,
     AlreadyAnnotatedError,
     TaskDoneError,
     UnknownTaskError,
 )
-from labeling.dataset import Manifest
 from labeling.workflow import (
     ANNOTATOR_PATTERN,
     AnnotatorReport,
-    ImportOutcome,
     InvalidAnnotationError,
-    KappaMethod,
     LabelingWorkflow,
 )
 from service import openapi
 from service.auth import require
 from service.http_util import read_capped_body, services_of, unknown_model
+from service.labeling_schemas import (
+    AnnotationAnswer,
+    AnnotationRequest,
+    AnnotatorAnswer,
+    AnnotatorsAnswer,
+    ClaimAnswer,
+    ClaimedTask,
+    LabelingStats,
+)
 
 router = APIRouter(tags=["labeling"])
 ANNOTATION_BODY_MAX_BYTES = 64 * 1024
-PARQUET = "application/vnd.apache.parquet"
 CLAIM_MAX = 100
-EXPORT_MAX = 100_000
 SINCE = Query(
     None, ge=0, le=1e11, description="unix seconds: tasks annotated since then (default: all)"
 )
+ANNOTATION_BODY = openapi.request_body({"application/json": AnnotationRequest.model_json_schema()})
 
 
 def workflow(request: Request) -> LabelingWorkflow:
@@ -69,161 +70,6 @@ def workflow(request: Request) -> LabelingWorkflow:
         services.settings.label_ttl_seconds,
         services.metrics,
     )
-
-
-# --- answers and bodies ----------------------------------------------------------------------
-
-
-class ClaimedTask(BaseModel):
-    """A task as an annotator sees it: the sample and why it was flagged, not its answer."""
-
-    id: str
-    model: str
-    state: TaskState
-    required: int = Field(description="annotations the task needs (K)")
-    event_id: str
-    priority: float = Field(description="higher first")
-    reasons: list[FlagReason]
-    details: list[str]
-    timestamp: float
-    model_version: str | None
-    features: dict[str, float | str | None]
-    prediction: Label | None
-    scores: dict[str, float]
-    annotations: list[Annotation] = Field(description="the tied answers, for adjudicators")
-    created_at: float
-    run_id: str
-
-
-class ClaimAnswer(BaseModel):
-    tasks: list[ClaimedTask] = Field(description="highest priority first")
-    lease_seconds: float
-    lease_until: float = Field(description="unix seconds: the tasks go back to the queue then")
-
-
-class AnnotationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    annotator: str = Field(pattern=ANNOTATOR_PATTERN, description="1-128 printable characters")
-    label: Label | None = Field(default=None, description="required unless `skip`")
-    comment: str = Field(default="", max_length=2000)
-    skip: bool = Field(default=False, description="pass on the task: it goes to someone else")
-    adjudicator: bool = Field(default=False, description="settles a tied task")
-
-
-class AnnotationAnswer(BaseModel):
-    task_id: str
-    model: str
-    state: TaskState
-    required: int
-    answers: int = Field(description="non-skip annotations of annotators (not adjudicators)")
-    final_label: Label | None = Field(description="once done")
-    agreement: float | None = Field(description="once done: answers equal to the final label")
-
-
-class LabelingStats(BaseModel):
-    model: str
-    open: int
-    claimed: int = Field(description="unfinished tasks with a live claim")
-    adjudication: int
-    done: int
-    by_reason: dict[str, int] = Field(description="unfinished tasks per flag reason")
-    evicted_total: int
-    annotated_tasks: int = Field(description="tasks with an annotation since `since`")
-    disagreement_rate: float | None = Field(description="split tasks of those with 2+ answers")
-    kappa: float | None
-    kappa_method: KappaMethod | None = Field(
-        description="cohen for two annotators in all, fleiss for more"
-    )
-    annotators: int
-    mean_task_agreement: float | None = Field(description="mean agreement of the done tasks")
-
-
-class AnnotatorWeekAnswer(BaseModel):
-    week: str = Field(description='ISO week, "2027-W03"')
-    week_start: date
-    answers: int
-    skips: int
-    compared: int = Field(description="answers on tasks whose consensus rests on 2+ answers")
-    agreed: int
-    agreement: float | None
-    gold_answered: int
-    gold_correct: int
-    gold_accuracy: float | None
-
-
-class AnnotatorAnswer(BaseModel):
-    annotator: str
-    answers: int
-    skips: int
-    compared: int
-    agreed: int
-    agreement: float | None = Field(description="agreed / compared: with the consensus")
-    gold_answered: int
-    gold_correct: int
-    gold_accuracy: float | None
-    kappa: float | None = Field(description="Cohen's kappa against the final labels")
-    weeks: list[AnnotatorWeekAnswer] = Field(description="oldest first")
-
-
-class AnnotatorsAnswer(BaseModel):
-    model: str
-    disagreement_rate: float | None
-    kappa: float | None
-    kappa_method: KappaMethod | None
-    annotators: list[AnnotatorAnswer] = Field(description="sorted by name")
-
-
-class LabelStudioAnswer(BaseModel):
-    label_config: str = Field(description="the labeling config (XML) of the project")
-    tasks: list[dict[str, Any]] = Field(description="Label Studio's task import format")
-
-
-class ImportedAnswer(BaseModel):
-    index: int
-    task_id: str
-    annotator: str
-    outcome: ImportOutcome
-    state: TaskState | None = None
-    error: str | None = None
-
-
-class ImportAnswer(BaseModel):
-    received: int = Field(description="annotations in the export")
-    imported: int
-    results: list[ImportedAnswer] = Field(description="one per annotation, in order")
-
-
-ANNOTATION_BODY = openapi.request_body({"application/json": AnnotationRequest.model_json_schema()})
-IMPORT_BODY = openapi.request_body(
-    {
-        "application/json": {
-            "type": "array",
-            "description": "Label Studio's JSON export of tasks exported here",
-            "items": {
-                "type": "object",
-                "required": ["data"],
-                "properties": {
-                    "data": {"type": "object"},
-                    "annotations": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        }
-    }
-)
-
-
-def _export_responses() -> dict[int | str, dict[str, Any]]:
-    answers = openapi.responses(404, 409)
-    answers[200] = {
-        "model": LabelStudioAnswer | Manifest,
-        "description": "labelstudio or manifest: JSON; parquet: the dataset's file",
-        "content": {PARQUET: {"schema": openapi.BINARY}},
-    }
-    return answers
-
-
-# --- routes --------------------------------------------------------------------------------
 
 
 @router.get(
@@ -395,88 +241,3 @@ async def labeling_annotators(
 
 def _annotator(found: AnnotatorReport) -> AnnotatorAnswer:
     return AnnotatorAnswer.model_validate({**asdict(found.audit), "kappa": found.kappa})
-
-
-@router.get(
-    "/v1/labeling/{model}/export",
-    dependencies=[require("read")],
-    response_model=None,
-    responses=_export_responses(),
-)
-async def export(
-    model: str,
-    request: Request,
-    format: Literal["labelstudio", "parquet", "manifest"] = "labelstudio",
-    errors_only: bool = False,
-    limit: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
-) -> Response:
-    """`labelstudio`: the open tasks (highest priority first, at most `limit`) in Label
-    Studio's import format, pre-annotated with the model's prediction, and the labeling
-    config to create the project with; `errors_only`: the tasks flagged as production
-    errors alone. `parquet`: the newest `limit` done tasks with their final labels as a
-    Parquet file, its content hash in `X-Dataset-Content-Hash`; `manifest`: the same
-    dataset's manifest (lineage, label counts, `content_hash`) as JSON. `errors_only`:
-    the rows whose final label differs from the model's prediction."""
-    flow = workflow(request)
-    try:
-        if format == "labelstudio":
-            try:
-                found = await flow.export_labelstudio(model, limit, errors_only=errors_only)
-            except ValueError as exc:  # no label class known yet
-                hint = "upload a reference with score columns or wait for predictions"
-                raise HTTPException(409, detail={"error": str(exc), "hint": hint}) from exc
-            answer = LabelStudioAnswer(label_config=found.label_config, tasks=found.tasks)
-            return JSONResponse(answer.model_dump(mode="json"))
-        try:
-            dataset = await flow.export_dataset(model, limit, errors_only=errors_only)
-        except ValueError as exc:  # a final label the model's schema cannot hold
-            raise HTTPException(409, detail={"error": str(exc)}) from exc
-    except UnknownModelError as exc:
-        raise unknown_model(model) from exc
-    manifest = dataset.manifest
-    if format == "manifest":
-        return JSONResponse(manifest.model_dump(mode="json"))
-    digest = manifest.content_hash.removeprefix("sha256:")
-    suffix = "-errors" if errors_only else ""
-    headers = {
-        "Content-Disposition": f'attachment; filename="labels-{digest[:12]}{suffix}.parquet"',
-        "X-Dataset-Content-Hash": manifest.content_hash,
-        "X-Dataset-Rows": str(manifest.rows),
-        "X-Dataset-Reference-Version": manifest.reference_version,
-    }
-    return Response(dataset.parquet, media_type=PARQUET, headers=headers)
-
-
-@router.post(
-    "/v1/labeling/{model}/import",
-    dependencies=[require("label")],
-    responses=openapi.responses(400, 404, 413, 422, ok={200: ImportAnswer}),
-    openapi_extra=IMPORT_BODY,
-)
-async def import_labelstudio(model: str, request: Request) -> ImportAnswer:
-    """Label Studio's JSON export of tasks exported here: each annotation is answered as
-    through `POST /v1/labeling/tasks/{task_id}/annotations` (annotator: the user's email,
-    else id; a cancelled annotation is a skip), with one outcome each. A malformed export
-    imports nothing (422 naming the field). Capped like event bodies."""
-    services = services_of(request)
-    body = await read_capped_body(
-        request, services.settings.events_max_bytes, "DRIFTMON_EVENTS_MAX_BYTES"
-    )
-    try:
-        exported = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(
-            400, detail={"field": "body", "error": f"invalid JSON ({exc})"}
-        ) from exc
-    try:
-        results = await workflow(request).import_labelstudio(model, exported)
-    except UnknownModelError as exc:
-        raise unknown_model(model) from exc
-    except ValueError as exc:
-        field, _, error = str(exc).partition(": ")
-        raise HTTPException(422, detail={"field": field, "error": error or str(exc)}) from exc
-    return ImportAnswer(
-        received=len(results),
-        imported=sum(result.outcome == "imported" for result in results),
-        results=[ImportedAnswer.model_validate(asdict(result)) for result in results],
-    )

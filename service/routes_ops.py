@@ -22,6 +22,7 @@ router = APIRouter(tags=["operations"])
 )
 async def metrics(request: Request) -> Response:
     services = services_of(request)
+    models = await services.stores.registry.names()
     snapshots = {
         model: ModelSnapshot(
             latest=await services.stores.runs.latest(model),
@@ -29,10 +30,11 @@ async def metrics(request: Request) -> Response:
             schedule_seconds=services.config_for(model).schedule_seconds,
             created_at=await services.stores.registry.created_at(model),
         )
-        for model in await services.stores.registry.names()
+        for model in models
     }
     services.metrics.latest.update(snapshots)
     await services.metrics.refresh_alerts(services.clock.now())
+    await services.metrics.refresh_labeling(services.clock.now(), models)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

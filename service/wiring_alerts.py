@@ -1,6 +1,7 @@
 """The alert collaborators built from Settings and the models YAML: the channels (their
 secrets read from the environment now, so a missing one fails the start), the alerts run
-sink, and the dispatcher that empties the outbox."""
+sink (with the labeling loop's annotator agreement for its annotator rules), and the
+dispatcher that empties the outbox."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.clock import Clock
 from core.config import ModelConfig
 from core.stores import Stores
 from service.config import Settings
+from service.labeling_agreements import LabelingAgreements
 from service.metrics import Metrics
 
 # Alertmanager forgets a firing alert not re-sent before its endsAt: runs re-send them,
@@ -89,12 +91,17 @@ def alert_sink(
     alerting_for: Callable[[str], ModelAlerting],
     channels: Sequence[AlertChannel],
 ) -> AlertSink:
+    # the labeling audit adapted for the annotator-agreement rules; the labeling gauges
+    # read the same, at each scrape, from Redis (every replica agrees)
+    agreements = LabelingAgreements(stores.label_queue, stores.registry)
+    metrics.attach_labeling_sources(agreements)
     parts = AlertSinkParts(
         states=stores.alerts,
         outbox=stores.outbox,
         runs=stores.runs,
         models=stores.registry,
         gauges=metrics,
+        agreements=agreements,
     )
     policy = LifecyclePolicy(
         fire_after=settings.alert_fire_after,

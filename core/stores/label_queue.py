@@ -9,6 +9,15 @@ annotation keeps it, a skip frees it (the skipper never gets the task again). Th
 does not judge: `annotate` returns the task and the caller (the labeling layer) settles
 it as done or sends it to adjudication, where only adjudicators claim it.
 
+Done tasks are kept for a while, not forever: each settle as done also prunes, at most
+PRUNE_BATCH of them per call, the oldest done tasks settled more than the retention's
+`seconds` ago (the label TTL) or beyond its `max_done` (`LabelingConfig.done_max`),
+with their annotations and their event ids. "One task per event" therefore holds while
+the event's task is kept: an event whose done task was pruned (or whose open task was
+evicted) gets a new task if a later run flags it again, which by then (past the label
+TTL) its stored event and label usually no longer allow. A done task holds its final
+label and the dataset export's rows: the export reaches back `max_done` tasks at most.
+
 Every write is one Lua script over the model's keys, which share its hash tag (a Redis
 Cluster keeps them in one slot), so two replicas never hand a task beyond its K.
 
@@ -39,6 +48,9 @@ from core.redis_types import text
 TASK_ID = re.compile(r"^(?P<model>[^~{}]+)~[0-9a-f]{32}$")
 # ids per view script call
 VIEW_CHUNK = 500
+# done tasks pruned per settle (or prune) call at most: bounded work in one script, yet
+# far more than the one task a settle adds, so a queue past its bounds comes down fast
+PRUNE_BATCH = 100
 
 # every script gets the same KEYS, in this order:
 # 1 tasks, 2 meta, 3 gold, 4 open, 5 adjudication, 6 done, 7 events, 8 annotations,
@@ -68,6 +80,44 @@ local function save_holders(id, holders, count)
   else
     redis.call('HDEL', KEYS[11], id)
   end
+end
+
+-- a done task goes with everything it holds: its annotations (and who answered), its
+-- outcome, its gold label and its event id (which a later run may queue again)
+local function forget(id)
+  local meta = cjson.decode(redis.call('HGET', KEYS[2], id))
+  if redis.call('HGET', KEYS[7], meta.e) == id then redis.call('HDEL', KEYS[7], meta.e) end
+  if redis.call('HDEL', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[14], 'gold', -1) end
+  local lines = redis.call('HGET', KEYS[8], id)
+  if lines then
+    for line in string.gmatch(lines, '[^\n]+') do
+      redis.call('HDEL', KEYS[9], id .. '\0' .. cjson.decode(line).annotator)
+    end
+  end
+  for _, k in ipairs({1, 2, 8, 10, 11, 12}) do redis.call('HDEL', KEYS[k], id) end
+  redis.call('ZREM', KEYS[6], id)
+  redis.call('ZREM', KEYS[13], id)
+  redis.call('HINCRBY', KEYS[14], 'tasks', -1)
+  redis.call('HINCRBY', KEYS[14], 'pruned', 1)
+end
+
+-- at most `batch` done tasks, oldest first: those settled before `cutoff`, then those
+-- beyond `most`. Returns how many went.
+local function prune(cutoff, most, batch)
+  local pruned = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. cutoff,
+      'LIMIT', 0, batch)) do
+    forget(id)
+    pruned = pruned + 1
+  end
+  local excess = math.min(redis.call('ZCARD', KEYS[6]) - most, batch - pruned)
+  if excess > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, excess - 1)) do
+      forget(id)
+      pruned = pruned + 1
+    end
+  end
+  return pruned
 end
 
 -- {task JSON, annotation lines, gold JSON, outcome JSON, state}, '' for what is missing
@@ -223,7 +273,9 @@ return found
 )
 
 # ARGV: task id, 'adjudication' or 'done', outcome JSON, now, the annotations the
-# caller decided on ('' to not check). Returns {'ok', view...} or {why not}.
+# caller decided on ('' to not check), then for a task settled as done the pruning's
+# cutoff ('' for none), most done tasks kept, batch. Returns {'ok', view...} (the view
+# before pruning) or {why not}.
 SETTLE_SCRIPT = (
     COMMON
     + r"""
@@ -250,8 +302,19 @@ else
   end
 end
 local found = view(id)
+if ARGV[2] == 'done' and ARGV[6] ~= '' then
+  prune(ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))
+end
 table.insert(found, 1, 'ok')
 return found
+"""
+)
+
+# ARGV: cutoff, most done tasks kept, batch. Returns how many went.
+PRUNE_SCRIPT = (
+    COMMON
+    + r"""
+return prune(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
 """
 )
 
@@ -302,6 +365,14 @@ class AddResult:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long and how many done tasks a model keeps."""
+
+    seconds: float  # after settling (the label TTL)
+    max_done: int  # the oldest beyond this many go first
+
+
+@dataclass(frozen=True)
 class QueueStats:
     open: int
     claimed: int  # open or adjudication tasks with a live claim
@@ -309,6 +380,7 @@ class QueueStats:
     done: int
     by_reason: dict[str, int]  # unfinished (open or adjudication) tasks per flag reason
     evicted_total: int
+    pruned_total: int = 0  # done tasks dropped past their retention
 
 
 def task_id_for(model: str, event_id: str) -> str:
@@ -334,6 +406,7 @@ class LabelQueue:
         self._annotate = redis.register_script(ANNOTATE_SCRIPT)
         self._settle = redis.register_script(SETTLE_SCRIPT)
         self._views = redis.register_script(VIEWS_SCRIPT)
+        self._prune = redis.register_script(PRUNE_SCRIPT)
 
     def _all_keys(self, model: str) -> list[str]:
         keys = self._keys
@@ -459,11 +532,14 @@ class LabelQueue:
         agreement: float | None,
         *,
         expected_annotations: int | None = None,
+        retention: Retention | None = None,
     ) -> LabelTask:
         """Set the outcome the caller decided: "done" (with the final label) or
         "adjudication" (the task goes to the adjudicators' queue, its claims end). Given
         `expected_annotations` (the annotations decided on), StaleTaskError when the task
-        has another number by now. UnknownTaskError, TaskDoneError."""
+        has another number by now. Given a `retention`, a task settled as done also
+        prunes the model's done tasks past it (`prune`). UnknownTaskError, TaskDoneError.
+        Returns the task as settled, even if the pruning took it at once."""
         if state == "open":
             raise ValueError('a task is settled as "done" or "adjudication", not "open"')
         model = model_of(task_id)
@@ -477,9 +553,17 @@ class LabelQueue:
                 orjson.dumps(outcome),
                 now,
                 "" if expected_annotations is None else expected_annotations,
+                *_prune_args(retention, now),
             ],
         )
         return _outcome(task_id, reply)
+
+    async def prune(self, model: str, retention: Retention, now: float) -> int:
+        """Drop up to PRUNE_BATCH done tasks, oldest first: those settled more than
+        `retention.seconds` before `now`, then those beyond `retention.max_done`, each
+        with its annotations, outcome, gold label and event id. Returns how many went."""
+        pruned = await self._prune(keys=self._all_keys(model), args=_prune_args(retention, now))
+        return int(pruned)
 
     async def get(self, task_id: str) -> LabelTask | None:
         """The task with everything (gold label, ground truth, annotations)."""
@@ -547,6 +631,7 @@ class LabelQueue:
             done=int(done),
             by_reason=by_reason,
             evicted_total=counts.get("evicted", 0),
+            pruned_total=counts.get("pruned", 0),
         )
 
     async def forget_model(self, model: str) -> bool:
@@ -569,6 +654,13 @@ ERRORS: dict[str, tuple[type[LabelQueueError], str]] = {
     "adjudication": (AdjudicationPendingError, "task {id!r} awaits an adjudicator"),
     "stale": (StaleTaskError, "task {id!r} has other annotations by now"),
 }
+
+
+def _prune_args(retention: Retention | None, now: float) -> list[Any]:
+    """The scripts' pruning arguments: cutoff ('' for no pruning), most kept, batch."""
+    if retention is None:
+        return ["", 0, 0]
+    return [repr(now - retention.seconds), max(retention.max_done, 0), PRUNE_BATCH]
 
 
 def _outcome(task_id: str, reply: list[Any]) -> LabelTask:

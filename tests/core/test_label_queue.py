@@ -1,6 +1,7 @@
 """The labeling queue on a real Redis: one task per event, a bound that evicts the lowest
 priority, claims by priority with leases, at most K holders of a task across clients,
-one annotation per annotator, adjudication, gold tasks kept hidden, and stats."""
+one annotation per annotator, adjudication, gold tasks kept hidden, stats, and done
+tasks pruned past their retention (TTL and cap) with all they hold."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from redis.asyncio import Redis
 from core.clock import ManualClock
 from core.keys import Keys
 from core.labeling import Annotation, FlaggedSample, FlagReason, LabelingConfig, LabelTask
+from core.redis_types import text
 from core.stores.label_queue import (
+    PRUNE_BATCH,
     AdjudicationPendingError,
     AlreadyAnnotatedError,
     LabelQueue,
+    Retention,
     StaleTaskError,
     TaskDoneError,
     UnknownTaskError,
@@ -256,3 +260,96 @@ async def test_annotations_since_and_forget(queue: LabelQueue) -> None:
     assert await queue.tasks(MODEL) == []
     assert await queue.get(task_id_for(MODEL, "e1")) is None
     assert not await queue.forget_model(MODEL)
+
+
+async def settle_all(
+    queue: LabelQueue, clock: ManualClock, event_ids: list[str], retention: Retention | None
+) -> None:
+    """Annotate and settle each event's task as done, a second apart, oldest first."""
+    for event_id in event_ids:
+        task_id = task_id_for(MODEL, event_id)
+        await queue.annotate(task_id, answer("ann", "deny"), clock.now())
+        await queue.settle(task_id, "done", "deny", 1.0, retention=retention)
+        clock.advance(1)
+
+
+async def stored_fields(redis: Redis, key_prefix: str, task_id: str) -> list[str]:
+    """The model's keys that still mention the task (or its annotator entries)."""
+    keys = Keys(key_prefix)
+    found = []
+    for name in ("tasks", "meta", "gold", "annotations", "progress", "holders", "outcomes"):
+        key = getattr(keys, f"label_{name}")(MODEL)
+        if await redis.hexists(key, task_id):
+            found.append(name)
+    for name in ("open", "adjudication", "done", "touched"):
+        key = getattr(keys, f"label_{name}")(MODEL)
+        if await redis.zscore(key, task_id) is not None:
+            found.append(name)
+    annotators = await redis.hkeys(keys.label_annotators(MODEL))
+    if any(text(field).startswith(task_id) for field in annotators):
+        found.append("annotators")
+    if task_id.encode() in await redis.hvals(keys.label_events(MODEL)):
+        found.append("events")
+    return found
+
+
+async def test_settling_prunes_the_oldest_done_tasks_beyond_the_cap(
+    redis_url: str, key_prefix: str
+) -> None:
+    clock = ManualClock(NOW)
+    async with Redis.from_url(redis_url) as redis:
+        queue = LabelQueue(redis, Keys(key_prefix), clock)
+        config = LabelingConfig(gold_share=1.0)
+        samples = [sample(f"e{i}", label="deny") for i in range(5)]
+        await queue.add(MODEL, samples, "r1", config, NOW)
+        await settle_all(queue, clock, [f"e{i}" for i in range(5)], Retention(3600, 3))
+        assert ids(await queue.tasks(MODEL, "done")) == ["e4", "e3", "e2"]
+        stats = await queue.stats(MODEL)
+        assert (stats.done, stats.pruned_total, stats.evicted_total) == (3, 2, 0)
+        assert ids(await queue.annotations(MODEL)) == ["e2", "e3", "e4"]
+        # a pruned task leaves nothing behind: its event may be queued again, and its
+        # annotator may answer the new task
+        gone = task_id_for(MODEL, "e0")
+        assert await stored_fields(redis, key_prefix, gone) == []
+        assert await queue.get(gone) is None
+        assert "events" in await stored_fields(redis, key_prefix, task_id_for(MODEL, "e2"))
+        again = await queue.add(
+            MODEL, [sample("e0", label="deny"), sample("e2")], "r2", config, NOW
+        )
+        assert (again.queued, again.duplicates) == (1, 1)
+        assert ids(await queue.claim(MODEL, "ann", 5, LEASE, clock.now())) == ["e0"]
+        # the gold counter went down with the pruned gold tasks: the new one is gold
+        readded = await queue.get(gone)
+        assert readded is not None
+        assert readded.gold_label == "deny"
+
+
+async def test_done_tasks_past_the_ttl_go_a_batch_at_a_time(
+    redis_url: str, key_prefix: str
+) -> None:
+    clock = ManualClock(NOW)
+    async with Redis.from_url(redis_url) as redis:
+        queue = LabelQueue(redis, Keys(key_prefix), clock)
+        events = [f"e{i}" for i in range(PRUNE_BATCH + 20)]
+        await queue.add(MODEL, [sample(e) for e in events], "r1", LabelingConfig(), NOW)
+        await settle_all(queue, clock, events, None)  # no retention given: nothing pruned
+        assert (await queue.stats(MODEL)).done == len(events)
+        # settled before now - TTL: the first ten (one a second from NOW)
+        keep = Retention(seconds=clock.now() - (NOW + 10), max_done=1000)
+        assert await queue.prune(MODEL, keep, clock.now()) == 10
+        assert await queue.prune(MODEL, keep, clock.now()) == 0
+        assert ids(await queue.tasks(MODEL, "done", limit=1000))[-1] == "e10"
+        # beyond the cap: at most PRUNE_BATCH per call, oldest first
+        tight = Retention(seconds=86400, max_done=1)
+        assert await queue.prune(MODEL, tight, clock.now()) == PRUNE_BATCH
+        assert await queue.prune(MODEL, tight, clock.now()) == 9
+        assert await queue.prune(MODEL, tight, clock.now()) == 0
+        assert ids(await queue.tasks(MODEL, "done")) == [events[-1]]
+        # a settle to adjudication prunes nothing; open tasks are never pruned
+        await queue.add(MODEL, [sample("x"), sample("y")], "r2", LabelingConfig(), NOW)
+        await queue.annotate(task_id_for(MODEL, "x"), answer("ann", "deny"), NOW)
+        await queue.settle(task_id_for(MODEL, "x"), "adjudication", None, None, retention=tight)
+        assert await queue.prune(MODEL, Retention(0, 1), clock.now() + 10) == 1
+        stats = await queue.stats(MODEL)
+        assert (stats.open, stats.adjudication, stats.done) == (1, 1, 0)
+        assert stats.pruned_total == len(events)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -40,7 +40,8 @@ NO_RANDOM = LabelingConfig(random_share=0.0)
 NO_REJECTS = IntakeRejects({}, {})
 
 
-Column = Sequence[object] | npt.NDArray[np.float64]
+# any array: numpy releases type their arrays differently (2.2 vs 2.4)
+Column = Sequence[object] | np.ndarray[Any, Any]
 
 
 def window_of(
@@ -445,3 +446,17 @@ async def test_the_runner_hands_the_flagged_samples_to_its_sinks(harness: Harnes
     assert len(with_reason(flagged, "random")) == 30
     assert {sample.event_id for sample in flagged} <= {f"ev-7-{i}" for i in range(300)}
     assert none == []
+
+
+def test_a_categorical_column_with_missing_values_names_the_right_categories() -> None:
+    """Descriptions are looked up among the present values: with missing ones before
+    them, a window position must not be read as a position among the present."""
+    reference = pd.DataFrame({"region": ["EU"] * 500 + ["US"] * 500})
+    window = window_of({"region": [None] * 300 + ["EU"] * 400 + ["MARS"] * 300})
+    schema = ModelSchema(features={"region": "categorical"})
+    run = ok_run({"region": "categorical"})
+    flagged = flag_samples(window, reference, run, schema, NO_RANDOM, seed=4)
+    assert flagged
+    for sample in flagged:
+        assert sample.features["region"] == "MARS"
+        assert sample.details == ["region: unseen category 'MARS'"]

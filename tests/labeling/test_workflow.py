@@ -1,12 +1,13 @@
 """The labeling workflow on a real Redis queue: claims hide the answer, K answers decide
-and publish the final label once (also when annotations race the decision), a tie goes
+and publish the final label before settling (also when annotations race the decision or
+the process dies in between), settling prunes old done tasks, a tie goes
 to an adjudicator, labels compare by the model's schema (gold ones too), the agreement
 coefficient fits the annotators, and Label Studio's export comes back as annotations."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from core.stores.label_queue import (
     AdjudicationPendingError,
     AlreadyAnnotatedError,
     LabelQueue,
+    Retention,
     TaskDoneError,
     UnknownTaskError,
     task_id_for,
@@ -221,9 +223,12 @@ async def test_a_tie_goes_to_an_adjudicator_who_settles_it(redis: Redis, key_pre
 
 
 class RacingQueue(LabelQueue):
-    """A queue where another annotation lands just before the first settle."""
+    """A queue where something happens just before the first settle: another annotation
+    lands, another call concludes the task, or the process dies (the hook raises)."""
 
     racer: Annotation | None = None
+    before_settle: Callable[[], Awaitable[None]] | None = None
+    settles: int = 0
 
     async def settle(
         self,
@@ -233,24 +238,39 @@ class RacingQueue(LabelQueue):
         agreement: float | None,
         *,
         expected_annotations: int | None = None,
+        retention: Retention | None = None,
     ) -> LabelTask:
         racer, self.racer = self.racer, None
         if racer is not None:
             await self.annotate(task_id, racer, NOW)
+        hook, self.before_settle = self.before_settle, None
+        if hook is not None:
+            await hook()
+        self.settles += 1
         return await super().settle(
-            task_id, state, final_label, agreement, expected_annotations=expected_annotations
+            task_id,
+            state,
+            final_label,
+            agreement,
+            expected_annotations=expected_annotations,
+            retention=retention,
         )
+
+
+def racing(loop: Loop, key_prefix: str, redis: Redis) -> RacingQueue:
+    queue = RacingQueue(redis, Keys(key_prefix), loop.clock)
+    loop.workflow._queue = queue  # the same keys, racing
+    return queue
 
 
 async def test_a_decision_made_stale_by_a_new_annotation_is_made_again(
     redis: Redis, key_prefix: str
 ) -> None:
     loop = await open_loop(redis, key_prefix, pairs_config())
-    racing = RacingQueue(redis, Keys(key_prefix), loop.clock)
-    loop.workflow._queue = racing  # the same keys, racing
+    queue = racing(loop, key_prefix, redis)
     (task_id,) = await loop.add(sample("e1"))
     await loop.answer(task_id, "alice", "approve")
-    racing.racer = Annotation(annotator="carol", label="deny", at=NOW)
+    queue.racer = Annotation(annotator="carol", label="deny", at=NOW)
     # bob's answer ties 1:1, but carol's lands first: 2:1 decides
     task = await loop.answer(task_id, "bob", "deny")
     assert (task.state, task.final_label) == ("done", "deny")
@@ -258,7 +278,85 @@ async def test_a_decision_made_stale_by_a_new_annotation_is_made_again(
     assert loop.truth.labels == [(MODEL, {"e1": "deny"}, 86400.0)]
 
 
-async def test_racing_annotations_settle_and_publish_once(redis: Redis, key_prefix: str) -> None:
+async def test_the_ground_truth_is_written_before_the_task_is_settled(
+    redis: Redis, key_prefix: str
+) -> None:
+    loop = await open_loop(redis, key_prefix, LabelingConfig(annotations_required=1))
+    queue = racing(loop, key_prefix, redis)
+    (task_id,) = await loop.add(sample("e1", reasons=["random"]))
+
+    async def crash() -> None:
+        raise ConnectionError("the process died before the settle")
+
+    queue.before_settle = crash
+    with pytest.raises(ConnectionError):
+        await loop.answer(task_id, "alice", 1)
+    # the label and its origin are in the store; the task is not settled
+    assert loop.truth.labels == [(MODEL, {"e1": "1"}, 86400.0)]
+    assert loop.truth.marks == [(MODEL, {"e1": True}, 86400.0)]
+    left = await loop.queue.get(task_id)
+    assert left is not None
+    assert (left.state, len(left.annotations)) == ("open", 1)
+    # the next call on the task writes the same label again, then settles it
+    done = await loop.answer(task_id, "bob", 1)
+    assert (done.state, done.final_label) == ("done", "1")
+    assert loop.truth.labels == [(MODEL, {"e1": "1"}, 86400.0)] * 2
+    assert loop.truth.marks == [(MODEL, {"e1": True}, 86400.0)] * 2
+
+
+async def test_a_call_that_loses_the_settle_restores_the_settled_label(
+    redis: Redis, key_prefix: str
+) -> None:
+    loop = await open_loop(redis, key_prefix, LabelingConfig(annotations_required=1))
+    queue = racing(loop, key_prefix, redis)
+    (task_id,) = await loop.add(sample("e1"))
+
+    async def adjudicator_first() -> None:
+        judged = await loop.answer(task_id, "judge", 0, adjudicator=True)
+        assert (judged.state, judged.final_label) == ("done", "0")
+
+    queue.before_settle = adjudicator_first
+    # alice's answer decides "1" and is written; the adjudicator's "0" settles first
+    task = await loop.answer(task_id, "alice", 1)
+    assert (task.state, task.final_label) == ("done", "0")
+    assert [labels for _, labels, _ in loop.truth.labels] == [{"e1": "1"}, {"e1": "0"}, {"e1": "0"}]
+
+
+async def test_a_published_decision_turned_into_a_tie_awaits_the_adjudicator(
+    redis: Redis, key_prefix: str
+) -> None:
+    loop = await open_loop(redis, key_prefix, LabelingConfig(annotations_required=1))
+    queue = racing(loop, key_prefix, redis)
+    (task_id,) = await loop.add(sample("e1"))
+    queue.racer = Annotation(annotator="bob", label="0", at=NOW)
+    task = await loop.answer(task_id, "alice", 1)
+    # alice's "1" was written, then bob's "0" made it a tie
+    assert task.state == "adjudication"
+    assert loop.truth.labels == [(MODEL, {"e1": "1"}, 86400.0)]
+    settled = await loop.answer(task_id, "judge", 0, adjudicator=True)
+    assert (settled.state, settled.final_label) == ("done", "0")
+    assert loop.truth.labels[-1] == (MODEL, {"e1": "0"}, 86400.0)
+
+
+async def test_settling_prunes_done_tasks_past_the_retention(redis: Redis, key_prefix: str) -> None:
+    loop = await open_loop(redis, key_prefix, LabelingConfig(done_max=2))
+    task_ids = await loop.add(*(sample(f"e{i}") for i in range(4)))
+    for task_id in task_ids:
+        assert (await loop.answer(task_id, "alice", 1)).state == "done"
+        loop.clock.advance(1)
+    kept = await loop.queue.tasks(MODEL, "done")
+    assert [task.sample.event_id for task in kept] == ["e3", "e2"]
+    assert (await loop.queue.stats(MODEL)).pruned_total == 2
+    # past the label TTL (86400 s here), the next settle prunes the old ones too
+    (late,) = await loop.add(sample("e9"))
+    loop.clock.advance(86400 + 10)
+    await loop.answer(late, "alice", 1)
+    assert [t.sample.event_id for t in await loop.queue.tasks(MODEL, "done")] == ["e9"]
+
+
+async def test_racing_annotations_settle_and_publish_the_final_label(
+    redis: Redis, key_prefix: str
+) -> None:
     loop = await open_loop(redis, key_prefix, LabelingConfig(annotations_required=3))
     (task_id,) = await loop.add(sample("e1"))
 
@@ -273,7 +371,9 @@ async def test_racing_annotations_settle_and_publish_once(redis: Redis, key_pref
     final = await loop.queue.get(task_id)
     assert final is not None
     assert final.state == "done"
-    assert loop.truth.labels == [(MODEL, {"e1": "1"}, 86400.0)]
+    # each call that decided wrote the label before settling; the same label, idempotent
+    assert loop.truth.labels
+    assert set(map(str, loop.truth.labels)) == {str((MODEL, {"e1": "1"}, 86400.0))}
 
 
 async def test_annotations_are_checked_before_the_queue_sees_them(
