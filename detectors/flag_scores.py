@@ -24,7 +24,8 @@ class ClassScores:
     def of(cls, window: pd.DataFrame) -> ClassScores:
         columns = sorted(c for c in window.columns if str(c).startswith(SCORE_PREFIX))
         classes = tuple(str(c).removeprefix(SCORE_PREFIX) for c in columns)
-        matrix = np.empty((len(window), 0))
+        # annotated: numpy releases infer different shapes for np.empty and np.where
+        matrix: Floats = np.empty((len(window), 0))
         if columns:
             numbers = window[columns].apply(pd.to_numeric, errors="coerce")
             raw = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
