@@ -84,12 +84,13 @@ class GroundTruth(Protocol):
     """The label store as the workflow writes it (core/stores/labels.py)."""
 
     async def put_labels(
-        self, model: str, labels: dict[str, object], ttl_seconds: float, /
+        self,
+        model: str,
+        labels: dict[str, object],
+        ttl_seconds: float,
+        origins: dict[str, bool] | None = None,
+        /,
     ) -> tuple[int, int]: ...
-
-    async def mark_from_queue(
-        self, model: str, marks: dict[str, bool], ttl_seconds: float, /
-    ) -> object: ...
 
 
 class AnnotationCounter(Protocol):
@@ -297,14 +298,12 @@ class LabelingWorkflow:
     async def _publish(self, task: LabelTask, final_label: Label | None) -> None:
         """The final label becomes the event's ground truth, marked as the queue's."""
         event_id = task.sample.event_id
-        accepted, unknown = await self._labels.put_labels(
-            task.model, {event_id: final_label}, self._ttl
+        origin = {event_id: "random" in task.sample.reasons}
+        _, unknown = await self._labels.put_labels(
+            task.model, {event_id: final_label}, self._ttl, origin
         )
         if unknown:  # the event is past retention: nothing to join the label to
             log.info("final label of task %s: event %r is no longer stored", task.id, event_id)
-        if accepted:
-            is_random = "random" in task.sample.reasons
-            await self._labels.mark_from_queue(task.model, {event_id: is_random}, self._ttl)
 
     # --- statistics and audit -------------------------------------------------------------
 

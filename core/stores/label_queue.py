@@ -318,9 +318,11 @@ return prune(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
 """
 )
 
-# ARGV: task ids. Returns a view per task that exists, in order.
+# ARGV: task ids. Returns a view per task that exists, in order. Flagged read-only, so
+# that Redis runs it at maxmemory too (it refuses any script that might write then).
 VIEWS_SCRIPT = (
-    COMMON
+    "#!lua flags=no-writes\n"
+    + COMMON
     + """
 local found = {}
 for _, id in ipairs(ARGV) do
@@ -607,7 +609,9 @@ class LabelQueue:
 
     async def stats(self, model: str) -> QueueStats:
         keys = self._keys
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # no MULTI: Redis refuses even a read-only transaction at maxmemory, and /metrics
+        # reads these while intake is refused
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.label_open(model))
             pipe.zcard(keys.label_adjudication(model))
             pipe.zcard(keys.label_done(model))

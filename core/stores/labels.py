@@ -69,10 +69,16 @@ class LabelStore:
         self._keys = keys
 
     async def put_labels(
-        self, model: str, labels: dict[str, object], ttl_seconds: float
+        self,
+        model: str,
+        labels: dict[str, object],
+        ttl_seconds: float,
+        origins: dict[str, bool] | None = None,
     ) -> tuple[int, int]:
         """Store ground truth for events we have seen. Returns (accepted, unknown). A
-        label stored here is a plain one: it clears its event's queue origin."""
+        plain label clears its event's queue origin; `origins` (the labeling queue's
+        labels: True for its random share) are marked in the same transaction, which
+        spares the workflow the round trips of `mark_from_queue`."""
         event_ids = list(labels)
         seen = await self._redis.zmscore(self._keys.events_seen(model), event_ids) if labels else []
         # the seen set scores in ms; the index in seconds, as it did by arrival
@@ -82,7 +88,7 @@ class LabelStore:
             if score is not None
         }
         if known:
-            await self._store_labels(model, labels, known, ttl_seconds)
+            await self._store_labels(model, labels, known, ttl_seconds, origins or {})
         return len(known), len(event_ids) - len(known)
 
     async def _expired(self, model: str, ttl: float) -> list[bytes]:
@@ -97,7 +103,12 @@ class LabelStore:
             pipe.zrem(self._keys.labels_index(model), *expired)
 
     async def _store_labels(
-        self, model: str, labels: dict[str, object], event_times: dict[str, float], ttl: float
+        self,
+        model: str,
+        labels: dict[str, object],
+        event_times: dict[str, float],
+        ttl: float,
+        origins: dict[str, bool],
     ) -> None:
         """One hash per model (hash fields have no TTL in Redis 7.0); the index expires
         the labels of events older than the TTL, on each write."""
@@ -108,6 +119,9 @@ class LabelStore:
             pipe.zadd(self._keys.labels_index(model), event_times)
             # the latest label wins, and a plain one is not the queue's
             pipe.hdel(self._keys.labels_origin(model), *event_times)
+            marks = {e: RANDOM if origins[e] else QUEUE for e in event_times if e in origins}
+            if marks:
+                pipe.hset(self._keys.labels_origin(model), mapping=marks)  # type: ignore[arg-type]
             self._trim(pipe, model, expired)
             await pipe.execute()
 

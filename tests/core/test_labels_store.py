@@ -175,6 +175,12 @@ async def test_a_plain_label_clears_the_queue_origin(stores: tuple[EventStore, L
     await labels.put_labels("m", {"e0": "1"}, ttl_seconds=30 * DAY)
     await labels.mark_from_queue("m", {"e0": False}, ttl=30 * DAY)
     assert await labels.origins_for("m", ["e0", "e1"]) == {"e0": False, "e1": False}
+    # or in one transaction, as the workflow does it; an unknown event is neither
+    accepted = await labels.put_labels(
+        "m", {"e1": "0", "zz": "1"}, ttl_seconds=30 * DAY, origins={"e1": True, "zz": True}
+    )
+    assert accepted == (1, 1)
+    assert await labels.origins_for("m", ["e0", "e1", "zz"]) == {"e0": False, "e1": True}
 
 
 async def test_queue_origins_expire_with_their_labels(

@@ -66,14 +66,16 @@ class GroundTruthSpy:
     marks: list[tuple[str, dict[str, bool], float]] = field(default_factory=list)
 
     async def put_labels(
-        self, model: str, labels: dict[str, object], ttl_seconds: float
+        self,
+        model: str,
+        labels: dict[str, object],
+        ttl_seconds: float,
+        origins: dict[str, bool] | None = None,
     ) -> tuple[int, int]:
         self.labels.append((model, labels, ttl_seconds))
+        if origins:
+            self.marks.append((model, origins, ttl_seconds))
         return len(labels), 0
-
-    async def mark_from_queue(self, model: str, origins: dict[str, bool], ttl: float) -> int:
-        self.marks.append((model, origins, ttl))
-        return len(origins)
 
 
 @dataclass
