@@ -5,6 +5,7 @@ run's observation in, the next state and what (if anything) to notify out.
     pending --good--> inactive (nothing was ever announced, so nothing is)
     firing --bad--> firing, a reminder once `repeat_seconds` passed since the last notice
     firing --good x m--> resolved
+    resolved --good, `resolved_keep_seconds` after resolving--> inactive (forgotten)
 
 `unknown` (the run could not tell) touches nothing but last_run_id/last_run_at: streaks
 are neither advanced nor broken. A silenced alert moves exactly as an unsilenced one but
@@ -23,6 +24,8 @@ from core.alerts import AlertState, AlertStatus, Observation, RunWindow, Transit
 from core.results import RunResult
 
 DEFAULT_REPEAT_SECONDS = 4 * 3600.0
+# a resolved alert stays listed this long while its runs stay good, then is forgotten
+DEFAULT_RESOLVED_KEEP_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class LifecyclePolicy:
     fire_after: int = 1  # k: consecutive bad runs to fire
     resolve_after: int = 1  # m: consecutive good runs to resolve
     repeat_seconds: float = DEFAULT_REPEAT_SECONDS  # reminder interval while firing
+    resolved_keep_seconds: float = DEFAULT_RESOLVED_KEEP_SECONDS
 
     def __post_init__(self) -> None:
         if self.fire_after < 1 or self.resolve_after < 1 or self.repeat_seconds <= 0:
@@ -83,6 +87,7 @@ def advance(
         step = _on_bad(state, fire_after, now, policy.repeat_seconds)
     else:
         step = _on_good(state, rule.resolve_after or policy.resolve_after, now)
+        step = _forgotten_once_old(step, now, policy.resolved_keep_seconds)
     if silenced and step.notify is not None:
         # as if the notice was never sent: last_notified_at keeps its value
         return Step(step.state.model_copy(update={"last_notified_at": state.last_notified_at}))
@@ -130,6 +135,18 @@ def _on_good(state: AlertState, resolve_after: int, now: float) -> Step:
     if state.state == "pending":
         return Step(_moved(counted, "inactive", now))
     return Step(counted)
+
+
+def _forgotten_once_old(step: Step, now: float, keep_seconds: float) -> Step:
+    """A resolved alert whose runs stayed good for `keep_seconds` becomes inactive with no
+    streaks: the store then drops it, and `GET /v1/alerts` stops listing it."""
+    state = step.state
+    if state.state != "resolved" or step.notify is not None:
+        return step
+    if now - parse_iso(state.since) < keep_seconds:
+        return step
+    quiet = _moved(state, "inactive", now).model_copy(update={"bad_runs": 0, "good_runs": 0})
+    return Step(quiet)
 
 
 def _last_notice_of_episode(state: AlertState) -> float | None:

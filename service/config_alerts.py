@@ -25,6 +25,11 @@ class AlertSettings(BaseSettings):
     alert_repeat_seconds: float = Field(
         default=4 * 3600, gt=0, description="a reminder while an alert keeps firing, this often"
     )
+    alert_resolved_keep_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="a resolved alert stays listed this long while its runs stay good",
+    )
     alert_max_columns: int = Field(
         default=50, gt=0, description='alerts per rule of `column: "*"` (most drifted first)'
     )

@@ -107,6 +107,7 @@ def alert_sink(
         fire_after=settings.alert_fire_after,
         resolve_after=settings.alert_resolve_after,
         repeat_seconds=settings.alert_repeat_seconds,
+        resolved_keep_seconds=settings.alert_resolved_keep_seconds,
     )
     return AlertSink(
         parts,

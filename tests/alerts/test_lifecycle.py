@@ -305,3 +305,15 @@ def test_a_runs_start_with_an_offset_is_written_with_a_z() -> None:
 def test_a_policy_refuses_nonsense(fields: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         LifecyclePolicy(**fields)  # type: ignore[arg-type]
+
+
+def test_a_resolved_alert_is_forgotten_after_staying_good_for_a_day() -> None:
+    """It stays listed (resolved) for resolved_keep_seconds, then becomes a blank
+    inactive state, which the store drops; a bad run in between starts a new episode."""
+    policy = LifecyclePolicy(fire_after=1, resolve_after=1, resolved_keep_seconds=3 * HOUR)
+    result = replay("bgggg", policy)
+    assert result.states == ["firing", "resolved", "resolved", "resolved", "inactive"]
+    assert result.notices == ["firing", "resolved", None, None, None]
+    assert (result.last.bad_runs, result.last.good_runs) == (0, 0)
+    again = replay("bggbg", policy)
+    assert again.states == ["firing", "resolved", "resolved", "firing", "resolved"]
