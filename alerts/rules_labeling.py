@@ -3,8 +3,10 @@ on each run of the model whatever its status (it reads the labeling loop, not th
 
 An annotator with at least `min_compared` answers compared with a consensus over the
 tasks annotated in the window is bad when their agreement is under `below`, else good;
-one with fewer is unknown, as is every annotator with an open alert when the model has
-no labeling activity in the window (or it could not be read). Bad annotators go worst
+one with fewer is unknown. An annotator with an open alert and no compared answers in
+the window any more (they stopped, or their answers aged out) is good: nothing is left
+to hold against them, and the alert can resolve instead of firing for ever. When the
+labeling loop could not be read, every open alert is unknown. Bad annotators go worst
 first and are capped like the per-column rules. The figures come from the labeling loop
 through the sink (an AnnotatorAgreements provider); this module never imports it."""
 
@@ -48,8 +50,6 @@ def annotator_agreement(
         return _unknown_all(rule, alerting, "annotator agreement not available")
     none_compared = f"no answers compared with a consensus in the last {_days(rule.window_days)}"
     counted = {a.annotator: a for a in found if a.compared > 0}
-    if not counted:
-        return _unknown_all(rule, alerting, none_compared)
     enough = [a for a in counted.values() if a.compared >= rule.min_compared]
     few = [a for a in counted.values() if a.compared < rule.min_compared]
     observations = [
@@ -58,8 +58,7 @@ def annotator_agreement(
     observations += [_too_few(rule, a) for a in sorted(few, key=lambda a: a.annotator)]
     # an annotator with an open alert and no compared answers in the window any more
     observations += [
-        seen(rule, "unknown", none_compared, column=name)
-        for name in sorted(alerting - counted.keys())
+        seen(rule, "good", none_compared, column=name) for name in sorted(alerting - counted.keys())
     ]
     return capped(observations, alerting, context.max_columns)
 

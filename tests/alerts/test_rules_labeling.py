@@ -132,26 +132,27 @@ def test_a_rounded_share_never_reads_as_the_level() -> None:
     assert "69.8% of 1000 compared answers (below 70%)" in only.summary
 
 
-def test_without_labeling_activity_the_rule_is_unknown() -> None:
+def test_without_labeling_activity_the_rule_observes_nothing() -> None:
     rule = agreement_rule()
     inactive: list[AgreementsByWindow] = [{7.0: []}, {7.0: [AnnotatorAgreement("alice", 0, 0)]}]
     for agreements in inactive:
-        [only] = observe(rule, agreements)
-        assert (only.column, only.verdict) == (None, "unknown")
-        assert only.summary == "no answers compared with a consensus in the last 7 days"
-    # not read (no provider, or another window): unknown as well
+        assert observe(rule, agreements) == []
+    # not read (no provider, or another window): unknown
     unread: list[AgreementsByWindow | None] = [None, {30.0: [AnnotatorAgreement("bob", 40, 0)]}]
     for unknown in unread:
         [only] = observe(rule, unknown)
         assert (only.column, only.verdict) == (None, "unknown")
 
 
-def test_an_alerting_annotator_without_answers_in_the_window_is_unknown() -> None:
+def test_an_alerting_annotator_without_answers_in_the_window_is_good() -> None:
+    """Nothing left to hold against them: the alert can resolve (unknown would keep it
+    firing for as long as they do not label)."""
     rule = agreement_rule()
     context = RunContext(NOW, HOUR, alerting_columns={rule.name: frozenset({"bob"})})
     observations = observe(rule, week(AnnotatorAgreement("alice", 30, 30)), context)
-    assert verdicts(observations) == {"alice": "good", "bob": "unknown"}
-    assert verdicts(observe(rule, week(), context)) == {None: "unknown", "bob": "unknown"}
+    assert verdicts(observations) == {"alice": "good", "bob": "good"}
+    assert verdicts(observe(rule, week(), context)) == {"bob": "good"}
+    # the labeling loop not read: unknown, the alert stays as it is
     assert verdicts(observe(rule, None, context)) == {None: "unknown", "bob": "unknown"}
 
 
@@ -289,16 +290,19 @@ async def test_one_annotators_falling_agreement_fires_through_the_sink(stores: S
     assert event.summary == (
         "annotator bob agrees with the consensus on 60% of 40 compared answers (below 70%)"
     )
-    # too few compared answers, then none at all: unknown, the alert stays as it is
+    # too few compared answers: unknown, the alert stays as it is
     provider.found[MODEL] = [AnnotatorAgreement("bob", 5, 5)]
     await publish(4)
+    assert await states_of(stores) == {f"{MODEL}/annotators/bob": "firing"}
+    # then none at all: good (nothing is left against bob), so it resolves
     provider.found[MODEL] = []
     await publish(5)
-    assert await states_of(stores) == {f"{MODEL}/annotators/bob": "firing"}
-    # bob recovers: resolved
-    provider.found[MODEL] = [AnnotatorAgreement("bob", 45, 40)]
-    await publish(6)
     assert await states_of(stores) == {f"{MODEL}/annotators/bob": "resolved"}
+    # bob labels badly again: a new episode
+    provider.found[MODEL] = [AnnotatorAgreement("bob", 45, 20)]
+    await publish(6)
+    await publish(7)
+    assert await states_of(stores) == {f"{MODEL}/annotators/bob": "firing"}
 
 
 async def test_without_a_provider_or_when_it_fails_the_other_rules_are_judged(
