@@ -6,6 +6,7 @@ task, answers within a second throughout."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import time
 from collections.abc import AsyncIterator, Callable
@@ -308,7 +309,15 @@ async def hostile_app(redis_url: str, key_prefix: str) -> AsyncIterator[Harness]
     async for harness in start_harness(settings):
         async with keyed_client(harness, bearer(api_key("ops"))) as client:
             await upload_credit_reference(client)
-        yield harness
+        # as `driftmon serve` does once started (service/cli.py): the heap so far is out of
+        # the collector's way. Without it, a body that makes 100k objects triggers full
+        # collections over this whole test session's heap, 1 s each under load. (No
+        # collection first: one over that heap would cost each test a second itself.)
+        gc.freeze()
+        try:
+            yield harness
+        finally:
+            gc.unfreeze()
 
 
 @asynccontextmanager
