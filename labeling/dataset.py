@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -32,15 +31,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from core.labeling import Label, LabelTask
-from core.schema import ColumnKind, ModelSchema, category_text
+from core.labeling import LabelTask
+from core.schema import ColumnKind, ModelSchema
+from labeling.dataset_rows import (
+    MODEL_VERSION,
+    REASONS,
+    TIMESTAMP,
+    arrow_schema,
+    column_names,
+    dataset_rows,
+    target_kind,
+)
 
-TIMESTAMP = "__timestamp"
-REASONS = "__reasons"
-AGREEMENT = "__agreement"
-ANNOTATIONS = "__annotations"
-MODEL_VERSION = "__model_version"
-TASK_ID = "__task_id"
 HASH_PREFIX = "sha256:"
 
 
@@ -80,120 +82,6 @@ class Manifest(BaseModel):
 class Dataset:
     parquet: bytes
     manifest: Manifest
-
-
-def _columns(schema: ModelSchema) -> tuple[str, str, str]:
-    """The prediction, label and event id column names."""
-    return schema.prediction_column, schema.label_column, schema.event_id or "__event_id"
-
-
-def arrow_schema(schema: ModelSchema) -> pa.Schema:
-    """The dataset's fixed columns, in a fixed order."""
-    prediction, label, event_id = _columns(schema)
-    target = pa.float64() if _kind(schema) == "numerical" else pa.string()
-    features = [
-        pa.field(name, pa.float64() if kind == "numerical" else pa.string())
-        for name, kind in sorted(schema.features.items())
-    ]
-    fields = pa.schema(
-        [
-            pa.field(event_id, pa.string(), nullable=False),
-            pa.field(TIMESTAMP, pa.float64(), nullable=False),
-            *features,
-            pa.field(prediction, target),
-            pa.field(label, target, nullable=False),
-            pa.field(AGREEMENT, pa.float64()),
-            pa.field(ANNOTATIONS, pa.int64(), nullable=False),
-            # "element": the child's name in a Parquet list, so the type reads back the same
-            pa.field(REASONS, pa.list_(pa.field("element", pa.string())), nullable=False),
-            pa.field(MODEL_VERSION, pa.string()),
-            pa.field(TASK_ID, pa.string(), nullable=False),
-        ]
-    )
-    seen: set[str] = set()
-    for name in fields.names:
-        if name in seen:
-            raise ValueError(f"schema: the dataset would hold two columns named {name!r}")
-        seen.add(name)
-    return fields
-
-
-def _kind(schema: ModelSchema) -> ColumnKind:
-    return schema.prediction_kind or "categorical"
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is None or math.isfinite(value) else None
-
-
-def _number(value: object, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return _finite(float(value))
-    if isinstance(value, str):
-        try:
-            return _finite(float(value))
-        except ValueError:
-            raise ValueError(f"{where}: {value!r} is not a number") from None
-    raise ValueError(f"{where}: {value!r} is not a number")
-
-
-def _target(value: Label | None, kind: ColumnKind, where: str) -> float | str | None:
-    if value is None:
-        return None
-    if kind == "numerical":
-        return _number(value, where)
-    return category_text(value)
-
-
-def is_error(task: LabelTask, schema: ModelSchema) -> bool:
-    """The model got it wrong: the final label differs from a prediction it made (the
-    rows `errors_only` keeps)."""
-    kind = _kind(schema)
-    prediction = _target(task.sample.prediction, kind, "prediction")
-    label = _target(task.final_label, kind, "final_label")
-    return prediction is not None and label is not None and prediction != label
-
-
-def _row(task: LabelTask, schema: ModelSchema, where: str) -> dict[str, Any]:
-    sample = task.sample
-    prediction, label, event_id = _columns(schema)
-    kind = _kind(schema)
-    row: dict[str, Any] = {event_id: sample.event_id, TIMESTAMP: float(sample.timestamp)}
-    for name, feature_kind in schema.features.items():
-        value = sample.features.get(name)
-        field = f"{where}.sample.features.{name}"
-        if feature_kind == "numerical":
-            row[name] = _number(value, field)
-        elif value is None or (isinstance(value, float) and not math.isfinite(value)):
-            row[name] = None
-        else:
-            row[name] = category_text(value)
-    row[prediction] = _target(sample.prediction, kind, f"{where}.sample.prediction")
-    final = _target(task.final_label, kind, f"{where}.final_label")
-    if final is None:
-        raise ValueError(f"{where}.final_label: not a usable label")
-    row[label] = final
-    row[AGREEMENT] = _finite(task.agreement)
-    row[ANNOTATIONS] = sum(not annotation.skip for annotation in task.annotations)
-    row[REASONS] = list(sample.reasons)
-    row[MODEL_VERSION] = sample.model_version
-    row[TASK_ID] = task.id
-    return row
-
-
-def labeled(tasks: Sequence[LabelTask], model: str) -> list[tuple[int, LabelTask]]:
-    """The done tasks with a final label, with their index in `tasks`."""
-    out: list[tuple[int, LabelTask]] = []
-    for index, task in enumerate(tasks):
-        if task.model != model:
-            raise ValueError(f"tasks[{index}].model: {task.model!r}, not {model!r}")
-        if task.state == "done" and task.final_label is not None:
-            out.append((index, task))
-    return out
 
 
 def type_name(arrow_type: pa.DataType) -> str:
@@ -240,16 +128,7 @@ def build_dataset(
 ) -> Dataset:
     """The done tasks with a final label as a versioned dataset; with `errors_only`, the
     hard cases alone: the rows whose final label differs from the model's prediction."""
-    prediction, label, event_id = _columns(schema)
-    rows: list[dict[str, Any]] = []
-    errors = 0
-    for index, task in labeled(tasks, model):
-        row = _row(task, schema, f"tasks[{index}]")
-        wrong = row[prediction] is not None and row[prediction] != row[label]
-        errors += wrong
-        if wrong or not errors_only:
-            rows.append(row)
-    rows.sort(key=lambda row: (row[event_id], row[TASK_ID]))
+    rows, errors = dataset_rows(tasks, schema, model, errors_only)
     fields = arrow_schema(schema)
     table = pa.Table.from_pylist(rows, schema=fields)
     digest = content_hash(table)
@@ -262,11 +141,42 @@ def build_dataset(
         }
     )
     parquet = _parquet(table)
+    manifest = _manifest(
+        rows,
+        fields,
+        schema,
+        model,
+        reference_version,
+        digest=digest,
+        parquet=parquet,
+        errors=errors,
+        errors_only=errors_only,
+        created_at=time.time() if created_at is None else created_at,
+    )
+    return Dataset(parquet=parquet, manifest=manifest)
+
+
+def _manifest(
+    rows: Sequence[dict[str, Any]],
+    fields: pa.Schema,
+    schema: ModelSchema,
+    model: str,
+    reference_version: str,
+    *,
+    digest: str,
+    parquet: bytes,
+    errors: int,
+    errors_only: bool,
+    created_at: float,
+) -> Manifest:
+    prediction, label, event_id = column_names(schema)
     timestamps = [row[TIMESTAMP] for row in rows]
     reasons = Counter(reason for row in rows for reason in row[REASONS])
-    labels = Counter(row[label] for row in rows) if _kind(schema) == "categorical" else Counter()
+    labels = (
+        Counter(row[label] for row in rows) if target_kind(schema) == "categorical" else Counter()
+    )
     versions = {row[MODEL_VERSION] for row in rows if row[MODEL_VERSION] is not None}
-    manifest = Manifest(
+    return Manifest(
         content_hash=digest,
         rows=len(rows),
         columns={field.name: type_name(field.type) for field in fields},
@@ -276,13 +186,12 @@ def build_dataset(
         label_column=label,
         prediction_column=prediction,
         event_id_column=event_id,
-        label_kind=_kind(schema),
+        label_kind=target_kind(schema),
         time_range=TimeRange(start=min(timestamps), end=max(timestamps)) if rows else None,
         reasons=dict(sorted(reasons.items())),
         labels=dict(sorted(labels.items())),
         errors=errors,
         errors_only=errors_only,
         parquet_sha256=HASH_PREFIX + hashlib.sha256(parquet).hexdigest(),
-        created_at=time.time() if created_at is None else created_at,
+        created_at=created_at,
     )
-    return Dataset(parquet=parquet, manifest=manifest)

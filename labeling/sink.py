@@ -9,7 +9,7 @@ from typing import Protocol
 from core.clock import Clock
 from core.labeling import FlaggedSample, LabelingConfig
 from core.results import RunResult
-from core.stores.label_queue import AddResult
+from core.stores.label_queue_types import AddResult
 
 
 class TaskQueue(Protocol):

@@ -9,10 +9,11 @@ Agreement is the labeling audit's (labeling/audit.py) over the tasks annotated a
 from __future__ import annotations
 
 from alerts.rules_labeling import AnnotatorAgreement
-from core.stores.label_queue import LabelQueue, QueueStats
+from core.stores.label_queue import LabelQueue
+from core.stores.label_queue_types import QueueStats
 from core.stores.registry import ModelRegistry
 from labeling.audit import audit
-from labeling.workflow import normalized
+from labeling.normalize import normalized
 
 
 class LabelingAgreements:

@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.labeling import Annotation, FlagReason, Label, TaskState
-from labeling.workflow import ANNOTATOR_PATTERN, ImportOutcome, KappaMethod
+from labeling.agreement import KappaMethod
+from labeling.exports import ImportOutcome
+from labeling.normalize import ANNOTATOR_PATTERN
 
 
 class ClaimedTask(BaseModel):

@@ -20,7 +20,7 @@ QUEUE_STATES = ("open", "claimed", "adjudication", "done")
 
 
 class QueueCounts(Protocol):
-    """The label queue's counts (core.stores.label_queue.QueueStats has these fields)."""
+    """The label queue's counts (core.stores.label_queue_types.QueueStats has these fields)."""
 
     @property
     def open(self) -> int: ...
@@ -60,7 +60,7 @@ class LabelingCollector(Collector):
     `driftmon_labeling_annotator_agreement{model, annotator}` for every annotator with an
     answer compared with a consensus in the window, capped per model (`max_per_model`,
     the per-column cap), lowest agreement first. Annotator names are checked by the API
-    (labeling.workflow.ANNOTATOR_PATTERN) before they are stored."""
+    (labeling.normalize.ANNOTATOR_PATTERN) before they are stored."""
 
     def __init__(self, max_per_model: int) -> None:
         self._max_per_model = max_per_model

@@ -25,18 +25,15 @@ from pydantic import ValidationError
 
 from core.errors import UnknownModelError
 from core.labeling import LabelTask
-from core.stores.label_queue import (
+from core.stores.label_queue_errors import (
     AdjudicationPendingError,
     AlreadyAnnotatedError,
     TaskDoneError,
     UnknownTaskError,
 )
-from labeling.workflow import (
-    ANNOTATOR_PATTERN,
-    AnnotatorReport,
-    InvalidAnnotationError,
-    LabelingWorkflow,
-)
+from labeling.agreement import AnnotatorReport
+from labeling.normalize import ANNOTATOR_PATTERN, InvalidAnnotationError
+from labeling.workflow import LabelingWorkflow
 from service import openapi
 from service.auth import require
 from service.http_util import read_capped_body, services_of, unknown_model

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 import httpx
 
 from alerts.channels import Channel, build_channels
-from alerts.dispatcher import Dispatcher, DispatcherSettings
+from alerts.dispatcher import Dispatcher
+from alerts.dispatcher_settings import DispatcherSettings
 from alerts.lifecycle import LifecyclePolicy
 from alerts.notify import Links
 from alerts.sink import AlertSink, AlertSinkParts, ModelAlerting

@@ -22,7 +22,8 @@ from alerts.channels import Channel
 from alerts.channels.slack import SlackFormatter
 from alerts.channels.webhook import WebhookFormatter
 from alerts.delivery import DeliveryPolicy, HttpDelivery, HttpRequest, parse_retry_after
-from alerts.dispatcher import Dispatcher, DispatcherSettings, MetricOutcome, backoff_seconds
+from alerts.dispatcher import Dispatcher, MetricOutcome
+from alerts.dispatcher_settings import DispatcherSettings, backoff_seconds
 from core.alert_config import SlackChannel, WebhookChannel
 from core.alerts import Notification
 from core.clock import ManualClock

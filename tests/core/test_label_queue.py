@@ -15,17 +15,15 @@ from core.clock import ManualClock
 from core.keys import Keys
 from core.labeling import Annotation, FlaggedSample, FlagReason, LabelingConfig, LabelTask
 from core.redis_types import text
-from core.stores.label_queue import (
-    PRUNE_BATCH,
+from core.stores.label_queue import PRUNE_BATCH, LabelQueue
+from core.stores.label_queue_errors import (
     AdjudicationPendingError,
     AlreadyAnnotatedError,
-    LabelQueue,
-    Retention,
     StaleTaskError,
     TaskDoneError,
     UnknownTaskError,
-    task_id_for,
 )
+from core.stores.label_queue_types import Retention, task_id_for
 
 NOW = 1_800_000_000.0
 LEASE = 60.0

@@ -9,15 +9,8 @@ import pytest
 
 from core.labeling import Annotation, FlaggedSample, FlagReason, Label, LabelTask, TaskState
 from core.schema import ModelSchema
-from labeling.dataset import (
-    AGREEMENT,
-    REASONS,
-    TIMESTAMP,
-    build_dataset,
-    canonical_json,
-    content_hash,
-    is_error,
-)
+from labeling.dataset import build_dataset, canonical_json, content_hash
+from labeling.dataset_rows import AGREEMENT, REASONS, TIMESTAMP, is_error
 
 SCHEMA = ModelSchema(
     features={"income": "numerical", "city": "categorical"},

@@ -18,13 +18,8 @@ from label_studio_sdk.types import ImportApiRequest
 
 from core.labeling import Annotation, FlaggedSample, Label, LabelTask
 from core.schema import ModelSchema
-from labeling.labelstudio import (
-    CONTROL,
-    export_tasks,
-    import_annotations,
-    label_classes,
-    label_config_xml,
-)
+from labeling.labelstudio import CONTROL, export_tasks, label_classes, label_config_xml
+from labeling.labelstudio_import import import_annotations
 
 CLASSIFIER = ModelSchema(
     features={"income": "numerical", "city": "categorical"},

@@ -27,22 +27,18 @@ from core.labeling import (
     TaskState,
 )
 from core.schema import ModelSchema
-from core.stores.label_queue import (
+from core.stores.label_queue import LabelQueue
+from core.stores.label_queue_errors import (
     AdjudicationPendingError,
     AlreadyAnnotatedError,
-    LabelQueue,
-    Retention,
     TaskDoneError,
     UnknownTaskError,
-    task_id_for,
 )
+from core.stores.label_queue_types import Retention, task_id_for
 from core.stores.registry import ModelRegistry, ReferenceInfo
-from labeling.workflow import (
-    InvalidAnnotationError,
-    LabelingWorkflow,
-    agreement_of,
-    normalize_label,
-)
+from labeling.agreement import agreement_of
+from labeling.normalize import InvalidAnnotationError, normalize_label
+from labeling.workflow import LabelingWorkflow
 
 NOW = 1_800_000_000.0
 MODEL = "credit"
