@@ -16,11 +16,20 @@ announced."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from alerts.evaluate import RuleObservation
 from core.alert_config import AlertRule
-from core.alerts import AlertState, AlertStatus, Observation, RunWindow, Transition
+from core.alerts import (
+    AlertState,
+    AlertStatus,
+    Observation,
+    RunWindow,
+    Transition,
+    alert_id,
+)
 from core.results import RunResult
 
 DEFAULT_REPEAT_SECONDS = 4 * 3600.0
@@ -47,6 +56,39 @@ class Step:
     state: AlertState
     # only "firing", "resolved" or "reminder"
     notify: Transition | None = None
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    """One alert's step after a run: its id, the rule and observation, and the step."""
+
+    key: str
+    observed: RuleObservation
+    step: Step
+    silenced: bool
+
+
+def advance_all(
+    observed: Sequence[RuleObservation],
+    states: Mapping[str, AlertState],
+    run: RunResult,
+    now: float,
+    policy: LifecyclePolicy,
+    silenced: Callable[[str, str | None], bool],
+) -> list[RuleStep]:
+    """Every observed alert of the run advanced from its state (the service's alert sink
+    and the offline replay take the same steps); silenced(rule, column) mutes one."""
+    steps: list[RuleStep] = []
+    for item in observed:
+        column = item.observation.column
+        key = alert_id(run.model, item.rule.name, column)
+        before = states.get(key)
+        if before is None and item.observation.verdict != "bad":
+            continue  # nothing to remember about an alert that never went bad
+        muted = silenced(item.rule.name, column)
+        step = advance(before, item.observation, item.rule, run, now, policy, muted)
+        steps.append(RuleStep(key, item, step, muted))
+    return steps
 
 
 def iso_utc(timestamp: float) -> str:

@@ -24,12 +24,19 @@ class Change:
 
 @dataclass(frozen=True)
 class Links:
-    """Where people look: the run's HTML report, under DRIFTMON_PUBLIC_URL."""
+    """Where people look, under DRIFTMON_PUBLIC_URL: the run's HTML report, and the
+    picture of the model's drift scores over its recent runs up to this one."""
 
     public_url: str
 
+    def run(self, model: str, run_id: str) -> str:
+        return f"{self.public_url.rstrip('/')}/v1/models/{model}/runs/{run_id}"
+
     def report(self, model: str, run_id: str) -> str:
-        return f"{self.public_url.rstrip('/')}/v1/models/{model}/runs/{run_id}/report"
+        return f"{self.run(model, run_id)}/report"
+
+    def plot(self, model: str, run_id: str) -> str:
+        return f"{self.run(model, run_id)}/plot.png"
 
 
 def notification_id(channel: str, run_id: str, key: str, transition: str) -> str:
@@ -57,6 +64,7 @@ def alert_event(change: Change, run: RunResult, links: Links, transition: Transi
         run_id=run.run_id,
         window=RunWindow(start=run.window.start, end=run.window.end, events=run.window.events),
         report_url=links.report(run.model, run.run_id),
+        plot_url=links.plot(run.model, run.run_id),
         starts_at=state.fired_at or state.since,
         ends_at=state.since if resolved else None,
     )

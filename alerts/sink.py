@@ -9,14 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol
 
 from alerts.evaluate import RunContext, evaluate
-from alerts.lifecycle import LifecyclePolicy, advance
+from alerts.lifecycle import LifecyclePolicy, advance_all
 from alerts.notify import Change, Links, notifications_for
 from alerts.rules_labeling import DAY_SECONDS, AgreementsByWindow, AnnotatorAgreement
 from core.alert_config import AlertChannel, AlertRule, AnnotatorAgreementRule
-from core.alerts import AlertState, Silence, alert_id
+from core.alerts import AlertState, Silence
 from core.clock import Clock
 from core.labeling import FlaggedSample
 from core.results import RunResult
@@ -154,16 +155,13 @@ class AlertSink:
         context = await self._context(run, alerting, now, states)
         observed = evaluate(alerting.rules, run, context, agreements)
         silences = await self._parts.states.silences(datetime.fromtimestamp(now, UTC))
-        changes: list[Change] = []
-        for item in observed:
-            key = alert_id(run.model, item.rule.name, item.observation.column)
-            before = states.get(key)
-            if before is None and item.observation.verdict != "bad":
-                continue  # nothing to remember about an alert that never went bad
-            silenced = _silenced(silences, run.model, item.rule.name, item.observation.column)
-            step = advance(before, item.observation, item.rule, run, now, self._policy, silenced)
-            changes.append(Change(item.rule, step.state, step.notify, silenced))
-        return changes
+        steps = advance_all(
+            observed, states, run, now, self._policy, partial(_silenced, silences, run.model)
+        )
+        return [
+            Change(item.observed.rule, item.step.state, item.step.notify, item.silenced)
+            for item in steps
+        ]
 
     async def _agreements(
         self, model: str, rules: Sequence[AlertRule], now: float

@@ -84,6 +84,8 @@ class AlertEvent(BaseModel):
     run_id: str
     window: RunWindow = Field(default_factory=RunWindow)
     report_url: str | None = None
+    # a PNG of the model's recent drift scores up to this run, against their thresholds
+    plot_url: str | None = None
     starts_at: str
     ends_at: str | None = None  # set when resolved (and for Alertmanager's expiry)
 

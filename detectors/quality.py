@@ -11,6 +11,7 @@ result. The most severe, then the largest, are kept; the rest are counted."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -49,6 +50,21 @@ class IntakeRejects:
 
     type_mismatches: dict[str, int]
     unknown_fields: dict[str, int]
+
+    @classmethod
+    def from_totals(cls, totals: Mapping[str, Mapping[str, int]]) -> IntakeRejects:
+        """From intake's reject counts by reason and field (`features.income`): the
+        service reads them back from Redis, an offline replay counts them itself."""
+        type_mismatches = {
+            name.removeprefix("features."): count
+            for name, count in totals.get("type_mismatch", {}).items()
+            if name.startswith("features.")
+        }
+        unknown = {
+            name.removeprefix("features."): count
+            for name, count in totals.get("unknown_field", {}).items()
+        }
+        return cls(type_mismatches=type_mismatches, unknown_fields=unknown)
 
 
 def profile_reference(reference: pd.DataFrame, schema: ModelSchema) -> ReferenceProfile:

@@ -3,6 +3,8 @@ DataDefinition. Built only when someone asks for it."""
 
 from __future__ import annotations
 
+from html import escape
+
 import pandas as pd
 
 from core.blocks import decode_window
@@ -65,7 +67,14 @@ def build_report_html(
         Dataset.from_pandas(_typed(reference[names], usable), data_definition=definition),
     )
     html: str = snapshot.get_html_str(as_iframe=False)
-    return html.replace("<title>", f"<title>{title} — ", 1) if "<title>" in html else html
+    return with_title(html, title)
+
+
+def with_title(page: str, title: str) -> str:
+    """Evidently's page has no <title> of its own (the first "<title>" in it is a plotly
+    logo's, inside a script): one goes first in its head."""
+    tag = f"<title>{escape(title)}</title>"
+    return page.replace("<head>", f"<head>{tag}", 1) if "<head>" in page else tag + page
 
 
 def _typed(frame: pd.DataFrame, specs: list[ColumnSpec]) -> pd.DataFrame:

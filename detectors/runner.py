@@ -149,16 +149,7 @@ class DetectionRunner:
 
     async def _rejects(self, model: str, since: float, until: float) -> IntakeRejects:
         totals = await self._stores.rejects.rejects_between(model, since, until)
-        type_mismatches = {
-            name.removeprefix("features."): count
-            for name, count in totals.get("type_mismatch", {}).items()
-            if name.startswith("features.")
-        }
-        unknown = {
-            name.removeprefix("features."): count
-            for name, count in totals.get("unknown_field", {}).items()
-        }
-        return IntakeRejects(type_mismatches=type_mismatches, unknown_fields=unknown)
+        return IntakeRejects.from_totals(totals)
 
     async def run(self, model: str, trigger: str = "manual") -> RunResult:
         record = await self._registry.get(model)

@@ -17,11 +17,14 @@ from fastapi import Depends, HTTPException, Request, params
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.config import ApiKey, Scope, key_digest
+from service.docs_offline import ASSETS as DOCS_ASSETS
 from service.http_util import services_of
 
-# routes that hold no data answer without a key: the probes and the API's description
+# routes that hold no data answer without a key: the probes, the API's description and
+# its pages' scripts, styles and favicon
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    | set(DOCS_ASSETS)
 )
 METRICS_TOKEN_CALLER = "metrics-token"
 

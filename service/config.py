@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from core.config import ModelDefaults
@@ -71,8 +71,11 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
     redis_retry_after_seconds: int = Field(
         default=2, ge=1, description="Retry-After of the 503 answered while Redis is unavailable"
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(
+        default="127.0.0.1",
+        description="bind address; beyond loopback needs API keys (or allow_anonymous)",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="HTTP port")
     models_file: Path | None = Field(default=None, description="YAML file of model configs")
 
     schedule_seconds: float = Field(default=300.0, gt=0, description="detection interval")
@@ -90,7 +93,9 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
         default=100_000, gt=0, description="reference rows compared (deterministic sample)"
     )
     min_labeled_events: int = Field(default=50, ge=1, description="labels needed for quality")
-    multivariate_enabled: bool = True
+    multivariate_enabled: bool = Field(
+        default=True, description="domain-classifier check of the joint distribution"
+    )
     multivariate_sample: int = Field(default=2000, ge=100, description="rows per side")
     multivariate_threshold: float = Field(default=0.6, gt=0.5, le=1, description="domain AUC")
     # --- detection bounds: a window's content or a flood of runs must not exhaust it ----------
@@ -109,10 +114,16 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
 
     retention_seconds: float = Field(default=7 * 86400, gt=0, description="event retention age")
     retention_max_events: int = Field(default=1_000_000, gt=0, description="events kept/model")
-    label_ttl_seconds: float = Field(default=30 * 86400, gt=0)
+    label_ttl_seconds: float = Field(
+        default=30 * 86400, gt=0, description="how long ground-truth labels are kept"
+    )
     run_history: int = Field(default=200, gt=0, description="run results kept per model")
-    reference_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    events_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    reference_max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="largest reference upload (413 over it)"
+    )
+    events_max_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="largest intake body (413 over it)"
+    )
     # --- PII and reference width (README "Models YAML") ---------------------------------------
     pii_hmac_key: SecretStr | None = Field(
         default=None,
@@ -134,7 +145,9 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
     detection_pin_cpus: bool = Field(
         default=True, description="hold detection processes on the last CPUs, when more exist"
     )
-    scheduler_enabled: bool = True
+    scheduler_enabled: bool = Field(
+        default=True, description="run detections on the schedule (false: only on request)"
+    )
     scheduler_sync_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -166,7 +179,9 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
         ge=0,
         description="a reference uploaded through another replica applies here within this",
     )
-    stream_group: str = "driftmon"
+    stream_group: str = Field(
+        default="driftmon", description="consumer group the replicas share on each stream"
+    )
     stream_consumer: str | None = Field(
         default=None, description="consumer name; default: the host name (the pod's name)"
     )
@@ -174,7 +189,9 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
     stream_batches_in_flight: int = Field(
         default=1, ge=1, description="batches being stored while the next is validated"
     )
-    stream_block_ms: int = Field(default=1000, ge=0)
+    stream_block_ms: int = Field(
+        default=1000, ge=0, description="how long one stream read waits for new entries"
+    )
     stream_claim_idle_seconds: float = Field(
         default=60.0, gt=0, description="pending this long: claimed from its consumer"
     )
@@ -185,7 +202,15 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
         gt=0,
         description="a failed stream consumer restarts after 0.1 s, doubling up to this",
     )
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        default="info", description="log level of driftmon and uvicorn"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        # INFO and info alike, as logging takes them; uvicorn knows only lower case
+        return value.lower() if isinstance(value, str) else value
 
     def model_defaults(self) -> ModelDefaults:
         """What a model without its own YAML entry gets."""

@@ -59,6 +59,8 @@ def alert(event: AlertEvent, now: float, resolve_timeout_seconds: float) -> dict
         annotations["report_url"] = event.report_url
         # Alertmanager rejects a generatorURL that is not a URL, so none beats a blank
         body["generatorURL"] = event.report_url
+    if event.plot_url:
+        annotations["plot_url"] = event.plot_url
     return body
 
 

@@ -2,9 +2,10 @@
 
 One message may coalesce several events of one run: a header, then the firing events
 and the resolved ones in groups (🔴 / ✅), one section per event (what drifted, value
-vs threshold, severity, since when, a "View report" button), "… and N more" past
-`max_alerts`, and a context line (run, window). Every text is cut to Block Kit's limits,
-so a large run still posts a valid message rather than a 400."""
+vs threshold, severity, since when, a link to the drift-history plot, a "View report"
+button), "… and N more" past `max_alerts`, and a context line (run, window). Every text
+is cut to Block Kit's limits, so a large run still posts a valid message rather than a
+400."""
 
 from __future__ import annotations
 
@@ -81,6 +82,9 @@ def event_block(event: AlertEvent) -> Block:
         fields.append(f"*Resolved*\n{slack_date(event.ends_at)}")
     if event.transition in ("reminder", "refresh"):
         fields.append(f"*Note*\n{event.transition}: still firing")
+    history = plot_field(event.plot_url)
+    if history is not None:
+        fields.append(history)
     summary = escape(event.summary) or event.status
     block: Block = {
         "type": "section",
@@ -95,6 +99,16 @@ def event_block(event: AlertEvent) -> Block:
             "url": url,
         }
     return block
+
+
+def plot_field(url: str | None) -> str | None:
+    """A link to the drift-history picture. A link, not an image block: Slack fetches an
+    image itself and refuses the whole message when it cannot, and the plot sits behind
+    the API's keys and often inside a private network."""
+    if not url:
+        return None
+    field = f"*Drift history*\n<{escape(url)}|plot of the recent runs>"
+    return field if len(field) <= FIELD_CHARS else None  # a cut link would be broken
 
 
 def header_text(firing: list[AlertEvent], resolved: list[AlertEvent]) -> str:

@@ -5,7 +5,9 @@ Seven features (five numerical, two categorical), a prediction from a fixed logi
 rule, the probability of class 1 as the score, and a ground-truth label that disagrees
 with the prediction on about 10% of rows (the model is good, not perfect).
 
-`python -m service.sample_data.generate` rewrites the bundled reference CSV."""
+`python -m service.sample_data.generate` rewrites the bundled reference CSV;
+`python -m service.sample_data.generate history` rewrites the bundled history CSV (ten
+days of timestamped traffic that drifts from the seventh day on, for `driftmon replay`)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ import pandas as pd
 MODEL_NAME = "credit-risk"
 MODEL_VERSION = "7"
 REFERENCE_CSV = Path(__file__).with_name("credit_risk_reference.csv")
+HISTORY_CSV = Path(__file__).with_name("credit_risk_history.csv")
+HISTORY_START = "2026-11-01T00:00:00Z"
+HISTORY_DRIFTED_CHANNELS = (0.30, 0.20, 0.50)
 
 REGIONS = ("EU", "US", "APAC", "LATAM")
 CHANNELS = ("web", "branch", "partner")
@@ -159,7 +164,45 @@ def write_reference(path: Path = REFERENCE_CSV) -> Path:
     return path
 
 
+def _history_day(rows: int, seed: int, drifted: bool) -> pd.DataFrame:
+    """One day of traffic; a drifted day also moves the channel mix towards partners, so
+    that four of the seven features drift (over the default drift share of 0.5)."""
+    rng = np.random.default_rng(seed)
+    features = _features(rng, rows, DRIFTED if drifted else TRAINING)
+    if drifted:
+        features["channel"] = rng.choice(CHANNELS, rows, p=HISTORY_DRIFTED_CHANNELS)
+    return _scored(rng, features)
+
+
+def history_frame(
+    days: int = 10, rows_per_day: int = 500, drift_from_day: int = 6, seed: int = 21
+) -> pd.DataFrame:
+    """Production history for replay: `rows_per_day` events a day at random times, in
+    time order, from the training population until `drift_from_day` (0-based), then
+    from the drifted one; a `timestamp` column (ISO 8601 UTC) first, then the
+    reference's columns."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(HISTORY_START)
+    days_frames = []
+    for day in range(days):
+        frame = _history_day(rows_per_day, seed + day, drifted=day >= drift_from_day)
+        offsets = np.sort(rng.uniform(0, 86400, rows_per_day))
+        times = start + pd.Timedelta(days=day) + pd.to_timedelta(offsets.round(), unit="s")
+        days_frames.append(frame.assign(timestamp=times.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    history = pd.concat(days_frames, ignore_index=True)
+    return history[["timestamp", *[c for c in history.columns if c != "timestamp"]]]
+
+
+def write_history(path: Path = HISTORY_CSV) -> Path:
+    history_frame().to_csv(path, index=False)
+    return path
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "history":
+        written = write_history(Path(sys.argv[2]) if len(sys.argv) > 2 else HISTORY_CSV)
+        print(f"wrote {written} ({written.stat().st_size} bytes)")
+        return 0
     path = write_reference(Path(sys.argv[1]) if len(sys.argv) > 1 else REFERENCE_CSV)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0

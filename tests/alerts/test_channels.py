@@ -141,6 +141,7 @@ def make_event(**overrides: Any) -> AlertEvent:
         "run_id": "run-42",
         "window": RunWindow(start="2026-01-01T00:00:00Z", end="2026-01-01T01:00:00Z", events=900),
         "report_url": "https://driftmon.example/models/fraud/runs/run-42/report",
+        "plot_url": "https://driftmon.example/models/fraud/runs/run-42/plot.png",
         "starts_at": "2026-01-01T01:00:05Z",
     }
     fields.update(overrides)
@@ -204,6 +205,8 @@ async def test_webhook_signature_verifies_with_the_spec_library(
     assert set(data) == set(AlertEvent.model_fields)
     assert (data["model"], data["column"], data["value"]) == ("fraud", "age", 0.31)
     assert data["window"]["events"] == 900
+    assert data["report_url"] == make_event().report_url
+    assert data["plot_url"] == make_event().plot_url
 
 
 async def test_a_plain_secret_is_used_as_bytes(
@@ -367,6 +370,10 @@ def test_firing_and_resolved_are_grouped_with_the_report_link() -> None:
     buttons = [b["accessory"]["url"] for b in message["blocks"] if "accessory" in b]
     assert buttons == [make_event().report_url] * 2  # the event without a report has none
     assert "0.31 (threshold 0.1)" in texts[firing_at + 1]
+    # the drift history as a link field (an image block would make Slack fetch it)
+    fields = [f["text"] for f in message["blocks"][firing_at + 1]["fields"]]
+    assert f"*Drift history*\n<{make_event().plot_url}|plot of the recent runs>" in fields
+    assert not any(block["type"] == "image" for block in message["blocks"])
     assert "run-42" in texts[-1]
     assert message["blocks"][-1]["type"] == "context"
 
@@ -408,6 +415,7 @@ async def test_alertmanager_gets_its_v2_alert_list(
             kind="monitor_stale",
             ends_at="2026-01-01T09:00:00Z",
             report_url=None,
+            plot_url=None,
             summary="",
         ),
         make_event(
@@ -440,6 +448,7 @@ async def test_alertmanager_gets_its_v2_alert_list(
                 "column_drift on fraud, column age: value 0.31, threshold 0.1 (run run-42)"
             ),
             "report_url": make_event().report_url,
+            "plot_url": make_event().plot_url,
         },
         "startsAt": "2026-01-01T01:00:05Z",
         "endsAt": "2026-01-01T01:15:00.000Z",  # now + the resolve timeout
@@ -449,6 +458,7 @@ async def test_alertmanager_gets_its_v2_alert_list(
     assert stale["endsAt"] == "2026-01-01T09:00:00Z"  # the rule engine's own expiry
     assert stale["annotations"]["summary"] == "stale firing on fraud"
     assert "generatorURL" not in stale
+    assert "plot_url" not in stale["annotations"]
     assert resolved["endsAt"] == "2026-01-01T04:00:00Z"
 
 
