@@ -41,7 +41,12 @@ def _design(
             too_many = codes.max() >= MAX_CATEGORIES
             columns[name] = codes.astype("float64").where(codes >= 0, np.nan)
             categorical.append(not too_many)
-    return pd.DataFrame(columns), categorical
+        if columns[name].isna().all():
+            # missing on both sides tells them no more apart, and an all-missing
+            # categorical feature fails every fit of the classifier
+            del columns[name]
+            categorical.pop()
+    return pd.DataFrame(columns, index=both.index), categorical
 
 
 def domain_classifier(
@@ -58,6 +63,8 @@ def domain_classifier(
     ref = _sample(reference, size, seed)
     cur = _sample(window, size, seed + 1)
     features, categorical = _design(ref, cur, schema)
+    if features.empty or features.shape[1] == 0:
+        return Multivariate(status="insufficient_data", sample_size=size)
     target = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     model = HistGradientBoostingClassifier(
         max_iter=60, learning_rate=0.1, categorical_features=categorical, random_state=seed

@@ -28,6 +28,7 @@ from service.demo_client import (
     drift_score_lines,
     post_labels,
     run_detection,
+    save_plot,
     save_report,
     send_events,
     upload_reference,
@@ -130,8 +131,12 @@ def show_outputs(client: httpx.Client, run_id: str, data_dir: Path) -> None:
     print("\n== 7. outputs")
     report = data_dir / "report.html"
     url = save_report(client, run_id, report)
-    print(f"   Evidently report of the drifted run: {report}")
+    print(f"   report of the drifted run (summary, then Evidently's sections): {report}")
     print(f"     (served at {url} while driftmon runs)")
+    picture = data_dir / "drift.png"
+    plot_url = save_plot(client, run_id, picture)
+    print(f"   drift scores of the runs so far against their thresholds: {picture}")
+    print(f"     (served at {plot_url})")
     print(f"   Prometheus metrics: {client.base_url.join('/metrics')}")
     for line in drift_score_lines(client):
         print(f"     {line}")

@@ -98,6 +98,16 @@ def save_report(client: httpx.Client, run_id: str, path: Path) -> str:
     return str(client.base_url.join(url))
 
 
+def save_plot(client: httpx.Client, run_id: str, path: Path) -> str:
+    """The drift history picture of the model's runs up to run_id."""
+    url = model_path(f"/runs/{run_id}/plot.png")
+    response = client.get(url)
+    if response.status_code != 200 or not response.content.startswith(b"\x89PNG"):
+        raise DemoError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
+    path.write_bytes(response.content)
+    return str(client.base_url.join(url))
+
+
 def drift_score_lines(client: httpx.Client, limit: int = 8) -> list[str]:
     scrape = client.get("/metrics")
     scrape.raise_for_status()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.alerts import AlertState
+from core.dataset_audit import AuditSummary
 from core.results import RunResult
 
 # where the error shape lands in the schema: routes that answer HTML or text refer to it
@@ -137,6 +138,7 @@ class ReferenceVersion(BaseModel):
 class ReferenceUploaded(ReferenceVersion):
     model: str
     created: bool
+    audit: AuditSummary | None = Field(description="the reference's audit; null if it failed")
 
 
 class ModelSummary(BaseModel):
@@ -173,6 +175,7 @@ class ModelDescription(BaseModel):
     window: WindowNow
     stored_events: int
     latest_run: LatestRun | None
+    audit: AuditSummary | None = Field(description="the active reference's audit")
     firing_alerts: list[AlertState]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -11,7 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from core.config import pii_policy
+from core.dataset_audit import AuditSummary
 from core.stores.registry import ModelLimitError, ModelRecord, ReferenceInfo
+from detectors.dataset_audit import audit_reference
 from detectors.reference import (
     PreparedReference,
     ReferenceError,
@@ -27,6 +30,7 @@ from service.http_util import check_model_name, read_capped_body, services_of, u
 from service.state import Services
 from service.wiring import pii_key
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
 
 
@@ -85,7 +89,9 @@ async def put_reference(
         request, services.settings.reference_max_bytes, "DRIFTMON_REFERENCE_MAX_BYTES"
     )
     prepared = await _prepare(services, model, body, query.roles())
-    parquet = await asyncio.to_thread(to_parquet, prepared.frame)
+    parquet, audit = await asyncio.gather(
+        asyncio.to_thread(to_parquet, prepared.frame), asyncio.to_thread(_audit, model, prepared)
+    )
     info = ReferenceInfo(
         version=prepared.version,
         rows=prepared.rows,
@@ -96,14 +102,33 @@ async def put_reference(
     registry = services.stores.registry
     try:  # a new model beyond DRIFTMON_MAX_MODELS is refused; a new reference never is
         created = await registry.put_reference(
-            model, prepared.schema, info, parquet, max_models=services.settings.max_models
+            model,
+            prepared.schema,
+            info,
+            parquet,
+            max_models=services.settings.max_models,
+            audit=audit,
         )
     except ModelLimitError as exc:
         raise _too_many_models(exc) from exc
     services.metrics.reference_uploads.labels(model).inc()
     services.scheduler.ensure(model, services.config_for(model).schedule_seconds)
-    body_out = {"model": model, "created": created, **asdict(info)}
+    body_out = {"model": model, "created": created, **asdict(info), "audit": _dumped(audit)}
     return JSONResponse(body_out, status_code=201)
+
+
+def _audit(model: str, prepared: PreparedReference) -> AuditSummary | None:
+    """The reference's audit summary (CPU work: called in a thread). The audit is advice:
+    data it cannot judge never refuses an upload that is otherwise good."""
+    try:
+        return audit_reference(prepared.frame, prepared.schema).summary()
+    except Exception:  # pandas and numpy raise many types on odd data
+        log.exception("reference of %s: the audit failed; stored without one", model)
+        return None
+
+
+def _dumped(audit: AuditSummary | None) -> dict[str, Any] | None:
+    return None if audit is None else audit.model_dump(mode="json")
 
 
 async def _prepare(
@@ -151,6 +176,7 @@ async def _describe(services: Services, record: ModelRecord) -> dict[str, Any]:
         "latest_run": None
         if latest is None
         else {"run_id": latest.run_id, "status": latest.status, "started_at": latest.started_at},
+        "audit": _dumped(record.audit),
         "firing_alerts": [
             alert.model_dump(mode="json")
             for alert in await services.stores.alerts.list(record.name, ["firing"])

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import orjson
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from core.clock import Clock
+from core.dataset_audit import AuditSummary
 from core.keys import Keys
 from core.redis_types import optional_bytes, text
 from core.schema import ModelSchema
 
 # KEYS: the model index, the model's hash, its references hash, the reference's data.
 # ARGV: model, most models (0: no cap), version, info JSON, uploaded_at, schema JSON,
-# parquet. One script, so that the cap holds against concurrent uploads of new models.
+# parquet, audit summary JSON ("": none). One script, so that the cap holds against
+# concurrent uploads of new models, and the audit always describes the active reference.
 # Returns 1 when the model is new, 0 when it existed, -1 when it would be one too many.
 PUT_REFERENCE_SCRIPT = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and tonumber(ARGV[2]) > 0
@@ -25,6 +28,11 @@ redis.call('SET', KEYS[4], ARGV[7])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 local created = redis.call('HSETNX', KEYS[2], 'created_at', ARGV[5])
 redis.call('HSET', KEYS[2], 'schema', ARGV[6], 'active', ARGV[3])
+if ARGV[8] == '' then
+  redis.call('HDEL', KEYS[2], 'audit')
+else
+  redis.call('HSET', KEYS[2], 'audit', ARGV[8])
+end
 redis.call('SADD', KEYS[1], ARGV[1])
 return created
 """
@@ -55,6 +63,18 @@ class ModelRecord:
     active_version: str
     created_at: float
     references: list[ReferenceInfo]
+    audit: AuditSummary | None = None  # the active reference's, when it was audited
+
+
+def _audit(raw: bytes | None) -> AuditSummary | None:
+    """A stored audit summary; one of a shape this version cannot read is left out
+    rather than failing the model's description (the audit is advice, not state)."""
+    if raw is None:
+        return None
+    try:
+        return AuditSummary.model_validate_json(raw)
+    except ValidationError:
+        return None
 
 
 class ModelRegistry:
@@ -80,9 +100,11 @@ class ModelRegistry:
         info: ReferenceInfo,
         parquet: bytes,
         max_models: int | None = None,
+        audit: AuditSummary | None = None,
     ) -> bool:
-        """Store a reference version and make it active. True when the model is new;
-        ModelLimitError when it is new and `max_models` models exist."""
+        """Store a reference version and make it active, with its audit summary. True
+        when the model is new; ModelLimitError when it is new and `max_models` models
+        exist."""
         keys = self._keys
         outcome = await self._put_reference(
             keys=[
@@ -99,6 +121,7 @@ class ModelRegistry:
                 info.uploaded_at,
                 orjson.dumps(schema.to_dict()),
                 parquet,
+                "" if audit is None else audit.model_dump_json(),
             ],
         )
         if outcome == -1:
@@ -142,6 +165,7 @@ class ModelRegistry:
             active_version=text(fields[b"active"]),
             created_at=float(fields[b"created_at"]),
             references=references,
+            audit=_audit(optional_bytes(fields.get(b"audit"))),
         )
 
     async def created_at(self, model: str) -> float | None:

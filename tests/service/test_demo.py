@@ -35,5 +35,8 @@ def test_demo_finds_drift_only_after_the_shift_and_leaves_nothing_running(
 
     output = capsys.readouterr().out
     assert code == 0, output
-    assert "<html" in (data_dir / "report.html").read_text().lower()
+    report = (data_dir / "report.html").read_text()
+    assert "<html" in report.lower()
+    assert '<section id="driftmon-summary">' in report  # the run's summary opens it
+    assert (data_dir / "drift.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert refuses_connections(demo_port(output))
