@@ -37,14 +37,16 @@ async def post_cloudevents(request: Request) -> dict[str, Any]:
         request, services.settings.events_max_bytes, "DRIFTMON_EVENTS_MAX_BYTES"
     )
     try:
-        events = from_http(request.headers, body)
+        received = from_http(request.headers, body)
     except CloudEventError as exc:
         services.metrics.count_cloudevent("other", "invalid")
         raise HTTPException(400, detail={"field": exc.field, "error": str(exc)}) from exc
     now = services.clock.now()
-    if len(events) == 1:
-        return await _handle(services, events[0], now)
-    outcomes = [await _outcome(services, index, event, now) for index, event in enumerate(events)]
+    if not received.batch:
+        return await _handle(services, received.events[0], now)
+    outcomes = [
+        await _outcome(services, index, event, now) for index, event in enumerate(received.events)
+    ]
     results = [result for result, _ in outcomes]
     if outcomes and all(refused for _, refused in outcomes):  # nothing in it was usable
         raise HTTPException(422, detail={**_error_of(results[0]), "results": results})

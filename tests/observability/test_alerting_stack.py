@@ -24,7 +24,7 @@ import yaml
 from tests.observability.scrape import REPO
 
 DEPLOY = REPO / "deploy"
-COMPOSE = DEPLOY / "docker-compose.yml"
+COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 RECEIVER = DEPLOY / "alertmanager" / "receiver.py"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
@@ -55,7 +55,7 @@ def test_prometheus_sends_alerts_to_the_compose_alertmanager() -> None:
     assert alertmanager["image"].startswith("prom/alertmanager:")
     assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
     assert (
-        "./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
+        "../alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
         in alertmanager["volumes"]
     )
     assert "alertmanager" in services()["prometheus"]["depends_on"]
@@ -87,12 +87,12 @@ def test_compose_services_mount_files_that_exist_and_depend_on_defined_services(
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith("."):
-                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+                assert (COMPOSE.parent / source).exists(), f"{name} mounts missing {source}"
             else:
                 assert source in named_volumes, f"{name} uses undeclared volume {source}"
     receiver = defined["alert-receiver"]
     assert receiver["image"].startswith("python:")
-    assert "./alertmanager/receiver.py:/opt/receiver/receiver.py:ro" in receiver["volumes"]
+    assert "../alertmanager/receiver.py:/opt/receiver/receiver.py:ro" in receiver["volumes"]
 
 
 def test_amtool_check_config() -> None:

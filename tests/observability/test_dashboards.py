@@ -34,6 +34,9 @@ VALUES = {
 }
 VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 REPORT_LINK = "${driftmon_url}/v1/models/${model}/runs/latest/report"
+# every panel and query names the data source through the `datasource` variable, so an
+# imported copy works with any Prometheus; provisioned, it defaults to DATASOURCE_UID
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -91,10 +94,11 @@ def test_dashboard_structure(path: Path) -> None:
     assert found
     for panel in found:
         where = f"{path.name}: panel {panel.get('title')!r}"
-        assert panel["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}, where
+        assert panel["datasource"] == DATASOURCE, where
         assert panel["targets"], where
         for target in panel["targets"]:
             assert target["refId"], where
+            assert target.get("datasource", DATASOURCE) == DATASOURCE, where
             assert target["expr"].strip(), where
     defined = {variable["name"] for variable in board.get("templating", {}).get("list", [])}
     for expr in expressions(board):
@@ -110,7 +114,7 @@ def test_dashboard_uids_are_unique() -> None:
 def test_model_detail_links_to_the_latest_report() -> None:
     board = load(REPO / "grafana" / "dashboards" / "model-detail.json")
     variables = {variable["name"]: variable for variable in board["templating"]["list"]}
-    assert variables["model"]["definition"] == "label_values(driftmon_window_events, model)"
+    assert variables["model"]["query"]["query"] == "label_values(driftmon_window_events, model)"
     assert variables["driftmon_url"]["type"] == "textbox"
     assert variables["driftmon_url"]["query"] == "http://localhost:8000"
     assert REPORT_LINK in [link.get("url") for link in board["links"]]
@@ -150,7 +154,11 @@ def test_provisioning_files() -> None:
     assert provider["type"] == "file"
     assert provider["folder"] == "driftmon"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/driftmon"
-    used = {
-        panel["datasource"]["uid"] for path in DASHBOARDS for panel in panels(load(path)["panels"])
-    }
-    assert used == {source["uid"]}
+    for path in DASHBOARDS:
+        variables = {variable["name"]: variable for variable in load(path)["templating"]["list"]}
+        chooser = variables["datasource"]
+        assert (chooser["type"], chooser["query"]) == ("datasource", "prometheus"), path.name
+        assert chooser["current"]["value"] == source["uid"], path.name
+        for variable in variables.values():
+            if variable["type"] == "query":
+                assert variable["datasource"] == DATASOURCE, (path.name, variable["name"])

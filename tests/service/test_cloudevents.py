@@ -149,12 +149,20 @@ async def test_v2_tensors_named_by_feature(harness: Harness) -> None:
     assert window["sepal_length"].iloc[0] == 3.0
 
 
+# the types of Seldon Core's executor logger (executor/logger/worker.go, v1.1 to v1.18)
+SELDON_TYPES = {
+    "request": "io.seldon.serving.inference.request",
+    "response": "io.seldon.serving.inference.response",
+    "feedback": "io.seldon.serving.feedback",
+}
+
+
 def seldon_headers(kind: str, request_id: str) -> dict[str, str]:
     return {
         "ce-id": request_id,
-        "ce-specversion": "0.3",
+        "ce-specversion": "1.0",
         "ce-source": f"io.seldon.serving.deployment.{MODEL}.seldon",
-        "ce-type": f"io.seldon.serving.inference.{kind}",
+        "ce-type": SELDON_TYPES[kind],
         "ce-requestid": request_id,
         "ce-modelid": "classifier",
         "ce-inferenceservicename": MODEL,
