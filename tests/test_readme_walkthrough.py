@@ -27,6 +27,9 @@ def walkthrough_script(base: str, report: Path) -> str:
     assert len(blocks) >= 8, "the walkthrough lost its steps"
     script = "\n".join(blocks).replace(DEFAULT_BASE, base)
     script = script.replace("-o report.html", f"-o {report}")
+    # every file the walkthrough saves lands beside the report, not in the checkout
+    script = script.replace("-o drift.png", f"-o {report.with_name('drift.png')}")
+    assert not re.findall(r"-o (?!/)\S+", script), "the walkthrough saves a file: map it here"
     # the README's commands run from the repository's .venv; the test, from whatever
     # interpreter runs the suite (another venv, a CI image), with its `driftmon` beside it
     here = Path(sys.executable)
@@ -82,3 +85,4 @@ def test_readme_walkthrough_works_when_pasted(server: str, tmp_path: Path) -> No
     assert '"status":"ok"' in output
     assert 'driftmon_column_drifted{column="income",model="credit-risk"} 1.0' in output
     assert "<html" in report.read_text().lower()
+    assert report.with_name("drift.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
