@@ -31,7 +31,7 @@ class UnparsableRecord:
 ParsedRecord = object
 
 
-def _declares_ndjson(content_type: str) -> bool:
+def declares_ndjson(content_type: str) -> bool:
     return any(kind in content_type for kind in NDJSON_TYPES)
 
 
@@ -58,7 +58,7 @@ def parse_records(body: bytes, content_type: str) -> list[ParsedRecord]:
     list as an UnparsableRecord so that it is rejected alone, by its index."""
     if not body.strip():
         raise BodyError("body: empty; send a JSON object, a JSON array, or NDJSON")
-    if _declares_ndjson(content_type):
+    if declares_ndjson(content_type):
         return _parse_ndjson(body)
     if len(body) >= PARSE_IN_PIECES_BYTES:
         elements = _array_in_pieces(body)

@@ -39,6 +39,7 @@ from service.tasks import (
     running_dispatcher,
     running_stream_consumer,
     unmatched_halves_sweeper,
+    warming_detection_pool,
 )
 from service.wiring import build_services
 
@@ -125,6 +126,10 @@ async def lifespan(settings: Settings, given: Collaborators, app: FastAPI) -> As
             services.scheduler.start()
             stack.callback(services.scheduler.shutdown)
         app.state.services = services
+        workers, timeout = settings.detection_workers, settings.warmup_timeout_seconds
+        await stack.enter_async_context(
+            warming_detection_pool(services, executor, workers, timeout)
+        )
         await stack.enter_async_context(running_stream_consumer(settings, services))
         await stack.enter_async_context(unmatched_halves_sweeper(settings, services))
         await stack.enter_async_context(running_dispatcher(settings, services))

@@ -142,6 +142,12 @@ class Settings(AccessSettings, IntakeSettings, AlertSettings, LabelingSettings):
     detection_threads: int = Field(
         default=1, ge=1, description="OpenMP/BLAS threads per detection process"
     )
+    warmup_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="at start, /readyz answers 503 until every detection process is spawned "
+        "and warm, or this long at most (then the first runs pay the rest)",
+    )
     detection_pin_cpus: bool = Field(
         default=True, description="hold detection processes on the last CPUs, when more exist"
     )

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from threadpoolctl import threadpool_limits
 
 DETECTION_NICENESS = 10
 NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# what a detection loads; a warm worker has them all (tests look for them)
+DETECTION_MODULES = ("evidently", "sklearn", "scipy", "detectors.evaluate")
+WARMUP_ROWS = 300  # past DriftPolicy.min_column_events, so the tests themselves run
 
 
 @contextmanager
@@ -63,3 +69,51 @@ def prepare_detection_worker(threads: int, cpus: frozenset[int] | None) -> None:
         os.environ[variable] = str(threads)
     importlib.import_module("detectors.evaluate")  # loads sklearn's OpenMP and BLAS now
     threadpool_limits(limits=threads)
+
+
+@dataclass(frozen=True)
+class WarmWorker:
+    """What a warm-up task saw in the worker that ran it."""
+
+    pid: int
+    modules_loaded: bool
+
+
+def warm_detection_worker() -> WarmWorker:
+    """Runs in a worker: loads the detection modules and runs a tiny drift test on one
+    number and one category, so that the lazy imports and first-call set-ups inside
+    Evidently, scipy and pandas are paid here instead of by the first real run."""
+    for module in DETECTION_MODULES:
+        importlib.import_module(module)
+    import numpy as np
+    import pandas as pd
+
+    from detectors.drift import ColumnSpec, detect_drift
+
+    rng = np.random.default_rng(0)
+    frames = [
+        pd.DataFrame(
+            {
+                "number": rng.normal(size=WARMUP_ROWS),
+                "category": rng.choice(["a", "b"], WARMUP_ROWS),
+            }
+        )
+        for _ in range(2)
+    ]
+    specs = [ColumnSpec("number", "numerical"), ColumnSpec("category", "categorical")]
+    detect_drift(frames[0], frames[1], specs)
+    return WarmWorker(os.getpid(), all(module in sys.modules for module in DETECTION_MODULES))
+
+
+async def warm_up(executor: Executor, workers: int) -> list[WarmWorker]:
+    """Every worker of the pool spawned and warm. A process pool spawns a worker per task
+    submitted while none is idle, but an early worker may take a second task before a
+    later one is up: tasks are sent again until `workers` distinct processes answered."""
+    loop = asyncio.get_running_loop()
+    wanted = max(1, workers)
+    warm: dict[int, WarmWorker] = {}
+    while len(warm) < wanted:
+        tasks = [loop.run_in_executor(executor, warm_detection_worker) for _ in range(wanted)]
+        for worker in await asyncio.gather(*tasks):
+            warm[worker.pid] = worker
+    return list(warm.values())

@@ -2,7 +2,8 @@
 
 Intake, run and delivery counters are per process (service/metrics_families.py). Drift
 gauges are rendered at scrape time from the latest RunResults in Redis
-(service/metrics_gauges.py), alert and outbox gauges from the alert store and the outbox
+(service/metrics_gauges.py, each model's text cached while its latest runs stay the
+same, service/metrics_text.py), alert and outbox gauges from the alert store and the outbox
 (service/metrics_alerts.py), labeling gauges from the label queue
 (service/metrics_labeling.py).
 
@@ -11,17 +12,25 @@ the first use of their other labels on (service/metrics_counters.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Info, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.metrics import MetricWrapperBase
 
 from core.labeling import FlaggedSample
 from core.results import RunResult
+from core.stores.runs import RunStore
 from service.metrics_alerts import AlertsCollector, AlertStateSource, OutboxStats
 from service.metrics_families import MetricFamilies
 from service.metrics_gauges import LatestRunsCollector
 from service.metrics_labeling import LabelingCollector, LabelingSource
+from service.metrics_latest import CreatedAtSource, LatestRunsReader
 
 
 class Metrics(MetricFamilies):
@@ -31,14 +40,19 @@ class Metrics(MetricFamilies):
     def __init__(self, registry: CollectorRegistry, version: str, max_columns: int = 100) -> None:
         super().__init__(registry)
         Info("driftmon_build", "driftmon version.", registry=registry).info({"version": version})
+        # not registered: exposition() appends its text, cached per model
         self.latest = LatestRunsCollector(max_columns)
-        registry.register(self.latest)
+        self._latest_reader = LatestRunsReader()
         self.alerting = AlertsCollector(max_columns)
         registry.register(self.alerting)
         self.labeling = LabelingCollector(max_columns)
         registry.register(self.labeling)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
+
+    def exposition(self) -> bytes:
+        """What /metrics serves: the registry's families, then the drift gauges."""
+        return generate_latest(self.registry) + self.latest.exposition().encode()
 
     def count_events(self, model: str, source: str, outcome: str, amount: int) -> None:
         self._zero(self.events, model, source)
@@ -122,6 +136,21 @@ class Metrics(MetricFamilies):
         """Where refresh_alerts reads the outbox and the alert states from."""
         self.alerting.attach(outbox, alerts)
 
+    async def refresh_latest(
+        self,
+        runs: RunStore,
+        registry: CreatedAtSource,
+        models: Sequence[str],
+        schedule_seconds: Callable[[str], float],
+        now: float,
+    ) -> None:
+        """Reads the drift gauges' latest runs for the next scrape, in a bounded number of
+        round trips whatever the number of models (service/metrics_latest.py)."""
+        snapshots = await self._latest_reader.snapshots(
+            runs, registry, models, schedule_seconds, now
+        )
+        self.latest.update(snapshots)
+
     async def refresh_alerts(self, now: float) -> None:
         """Reads the outbox and alert gauges for the next scrape (the /metrics route
         awaits it before rendering, as it refreshes the drift gauges)."""
@@ -155,6 +184,7 @@ class Metrics(MetricFamilies):
                 metric.remove(*labelvalues)
         self._zeroed.forget("model", model)  # created at 0 again if the model comes back
         self.alerting.forget_model(model)
+        self._latest_reader.forget_model(model)
 
 
 class MetricsSink:

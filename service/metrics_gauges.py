@@ -4,7 +4,7 @@ exported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +20,7 @@ from service.metrics_sections import (
     prediction_gauges,
     quality_gauges,
 )
+from service.metrics_text import PerModelExposition
 
 
 @dataclass
@@ -38,24 +39,39 @@ class LatestRunsCollector(Collector):
     """Gauges of the newest run per model, refreshed from Redis before each scrape.
 
     Per-column gauges are capped per model (`max_columns`): a wide model would otherwise
-    multiply every series by its width. Drifted and high-scoring columns go first."""
+    multiply every series by its width. Drifted and high-scoring columns go first.
+
+    /metrics serves `exposition()`, the same text as `generate_latest` of `collect()`
+    from each model's text cached while its snapshot stays the same
+    (service/metrics_text.py): the collector is not registered on the registry."""
 
     def __init__(self, max_columns: int) -> None:
         self._max_columns = max_columns
-        self._models: dict[str, ModelSnapshot] = {}
+        self._models: Mapping[str, ModelSnapshot] = {}
+        self._text = PerModelExposition(self._families, _same_snapshot)
 
-    def update(self, models: dict[str, ModelSnapshot]) -> None:
+    def update(self, models: Mapping[str, ModelSnapshot]) -> None:
         self._models = models
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self._families(self._models)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def exposition(self) -> str:
+        """The gauges in the Prometheus text format."""
+        return self._text.render(self._models)
+
+    def _families(self, models: Mapping[str, ModelSnapshot]) -> Iterator[GaugeMetricFamily]:
         ok_runs = [
             capped_columns(snapshot.latest_ok, self._max_columns)
-            for snapshot in self._models.values()
+            for snapshot in models.values()
             if snapshot.latest_ok is not None
         ]
-        latest = [s.latest for s in self._models.values() if s.latest is not None]
+        latest = [s.latest for s in models.values() if s.latest is not None]
         yield from _run_gauges(latest)
-        yield from _schedule_gauges(self._models, self._max_columns)
+        yield from _schedule_gauges(models, self._max_columns)
         yield from _column_gauges(ok_runs)
         yield from prediction_gauges(ok_runs)
         yield from quality_gauges(ok_runs)
@@ -64,8 +80,17 @@ class LatestRunsCollector(Collector):
         yield from kpi_gauges(ok_runs)
         yield _last_success(ok_runs)
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return []
+
+def _same_snapshot(rendered: ModelSnapshot, current: ModelSnapshot) -> bool:
+    """The runs compared by identity: the reader (service/metrics_latest.py) hands out the
+    same decoded run for as long as it is a model's latest, and a stored run never
+    changes; one decoded again is rendered again."""
+    return (
+        rendered.latest is current.latest
+        and rendered.latest_ok is current.latest_ok
+        and rendered.schedule_seconds == current.schedule_seconds
+        and rendered.created_at == current.created_at
+    )
 
 
 def capped_columns(result: RunResult, cap: int) -> RunResult:
@@ -81,7 +106,7 @@ def capped_columns(result: RunResult, cap: int) -> RunResult:
     return result.model_copy(update={"columns": kept})
 
 
-def _schedule_gauges(models: dict[str, ModelSnapshot], cap: int) -> Iterator[GaugeMetricFamily]:
+def _schedule_gauges(models: Mapping[str, ModelSnapshot], cap: int) -> Iterator[GaugeMetricFamily]:
     interval = gauge(
         "driftmon_schedule_interval_seconds", "Configured detection interval.", ["model"]
     )

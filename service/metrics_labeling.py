@@ -9,12 +9,16 @@ exported empty."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 AGREEMENT_WINDOW_SECONDS = 7 * 86_400.0
+# agreements are re-read when a model's queue counts change, else after this long: an
+# answer that leaves the counts as they were shows up within it
+AGREEMENT_CACHE_SECONDS = 60.0
 # exported queue states; `claimed` tasks are open or in adjudication as well
 QUEUE_STATES = ("open", "claimed", "adjudication", "done")
 
@@ -55,6 +59,13 @@ class LabelingSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class _CachedAgreements:
+    read_at: float  # unix seconds
+    version: tuple[int, int, int]  # the queue's open, adjudication and done counts then
+    series: list[tuple[str, float]]
+
+
 class LabelingCollector(Collector):
     """`driftmon_labeling_queue_tasks{model, state}` for every model with a task, and
     `driftmon_labeling_annotator_agreement{model, annotator}` for every annotator with an
@@ -67,6 +78,8 @@ class LabelingCollector(Collector):
         self._source: LabelingSource | None = None
         self._queues: dict[str, tuple[int, int, int, int]] = {}
         self._agreements: dict[str, list[tuple[str, float]]] = {}
+        # model: (read at, queue counts then, series): a week of tasks is costly to read
+        self._agreement_cache: dict[str, _CachedAgreements] = {}
 
     def attach(self, source: LabelingSource | None) -> None:
         self._source = source
@@ -78,16 +91,34 @@ class LabelingCollector(Collector):
             return
         queues: dict[str, tuple[int, int, int, int]] = {}
         agreements: dict[str, list[tuple[str, float]]] = {}
+        cache: dict[str, _CachedAgreements] = {}
         for model in models:
             stats = await self._source.queue_stats(model)
             counts = (stats.open, stats.claimed, stats.adjudication, stats.done)
             if any(counts):
                 queues[model] = counts
-            found = await self._source.agreements(model, now - AGREEMENT_WINDOW_SECONDS)
-            series = [(a.annotator, a.agreement) for a in found if a.agreement is not None]
-            if series:
-                agreements[model] = self._capped(series)
-        self._queues, self._agreements = queues, agreements
+            cache[model] = await self._agreements_of(self._source, model, counts, now)
+            if cache[model].series:
+                agreements[model] = cache[model].series
+        self._queues, self._agreements, self._agreement_cache = queues, agreements, cache
+
+    async def _agreements_of(
+        self, source: LabelingSource, model: str, counts: tuple[int, int, int, int], now: float
+    ) -> _CachedAgreements:
+        """The model's capped agreement series, re-read when its queue counts (claims
+        aside: they expire by themselves) changed, the cache is older than
+        AGREEMENT_CACHE_SECONDS, or the clock went back."""
+        version = (counts[0], counts[2], counts[3])
+        cached = self._agreement_cache.get(model)
+        if (
+            cached is not None
+            and cached.version == version
+            and 0.0 <= now - cached.read_at < AGREEMENT_CACHE_SECONDS
+        ):
+            return cached
+        found = await source.agreements(model, now - AGREEMENT_WINDOW_SECONDS)
+        series = [(a.annotator, a.agreement) for a in found if a.agreement is not None]
+        return _CachedAgreements(now, version, self._capped(series))
 
     def _capped(self, series: list[tuple[str, float]]) -> list[tuple[str, float]]:
         return sorted(series, key=lambda item: (item[1], item[0]))[: self._max_per_model]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
@@ -27,6 +28,19 @@ from service.supervisor import Supervisor
 
 
 @dataclass
+class PoolWarmup:
+    """The detection pool's warm-up at start (service/tasks.py): /readyz answers 503
+    until it has finished, warm or not (bounded by DRIFTMON_WARMUP_TIMEOUT_SECONDS)."""
+
+    outcome: str = "warming"  # then "warm", "timed out" or "failed"
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+
+@dataclass
 class Services:
     settings: Settings
     keys: Keys
@@ -45,6 +59,8 @@ class Services:
     stream_consumer: StreamConsumer | None = None
     # set while streams are consumed: /readyz reports whether the consumer is up
     stream_supervisor: Supervisor | None = None
+    # set while the detection pool warms up at start: /readyz waits for it
+    pool_warmup: PoolWarmup | None = None
 
     def config_for(self, model: str) -> EffectiveModelConfig:
         return config_for(self.settings, self.model_configs, model)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -9,6 +11,14 @@ from redis.asyncio import Redis
 from core.keys import Keys
 from core.redis_types import optional_bytes, text
 from core.results import RunResult
+
+
+@dataclass(frozen=True)
+class LatestRunIds:
+    """A model's newest run and newest ok run, by id (None: no such run yet)."""
+
+    any: str | None
+    ok: str | None
 
 
 class RunStore:
@@ -58,6 +68,29 @@ class RunStore:
     async def latest(self, model: str, ok_only: bool = False) -> RunResult | None:
         run_id = await self._redis.hget(self._keys.runs_latest(model), "ok" if ok_only else "any")
         return None if run_id is None else await self.get(model, text(run_id))
+
+    async def latest_ids(self, models: Sequence[str]) -> list[LatestRunIds]:
+        """Each model's latest run ids, in the order given, in one round trip whatever
+        the number of models (a pipeline, not a script: the models' keys live in
+        different Cluster slots)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for model in models:
+                pipe.hmget(self._keys.runs_latest(model), ["any", "ok"])
+            replies: list[list[bytes | None]] = await pipe.execute()
+        return [
+            LatestRunIds(*(None if run_id is None else text(run_id) for run_id in reply))
+            for reply in replies
+        ]
+
+    async def get_many(self, wanted: Sequence[tuple[str, str]]) -> list[RunResult | None]:
+        """The runs of these (model, run id) pairs, in the order given, in one round trip."""
+        if not wanted:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for model, run_id in wanted:
+                pipe.hget(self._keys.runs(model), run_id)
+            raws: list[bytes | None] = await pipe.execute()
+        return [None if raw is None else RunResult.model_validate_json(raw) for raw in raws]
 
     async def cached_report(self, model: str, run_id: str) -> bytes | None:
         return optional_bytes(await self._redis.get(self._keys.report(model, run_id)))
