@@ -1,9 +1,9 @@
 """Accepted events in Redis: one stream per model, written in blocks.
 
-Each stream entry is one block of events accepted together: their metadata as
-newline-separated JSON rows and their numeric features as packed float64, so that
-reading 100k events costs a few hundred entries and one numpy view per block instead
-of millions of Python objects. A sorted-set index scores each block by the running
+Each stream entry is one block of events accepted together (`core.blocks`: their
+metadata as JSON rows and their numeric features, compressed), so that reading 100k
+events costs a few hundred entries and a few numpy operations per block instead of
+millions of Python objects. A sorted-set index scores each block by the running
 event count at its end, which makes trimming by count and counting a window cheap.
 Idempotency and the append are one Lua script, hence atomic per batch."""
 
@@ -23,9 +23,11 @@ SCRIPT_BATCH = 2000  # ids are unpacked onto Lua's stack, which holds about 8000
 READ_CHUNK = 256
 
 # KEYS: stream, index, seen ids.
-# ARGV: now_ms, seen_ttl_ms, min_keep_id, max_events, layout, the events' rows joined by
-# newlines, their packed numbers joined, bytes of numbers per event, dedup_max_ids, then
-# the event ids. Returns how many events were new. One ZMSCORE and one ZADD per batch
+# ARGV: now_ms, seen_ttl_ms, min_keep_id, max_events, layout, the packed block,
+# dedup_max_ids, then the event ids. Returns how many events were stored, or, when some
+# were seen before or repeat in the batch, stores nothing and returns the 1-based
+# positions of the new ones (the block is compressed: the client packs them again and
+# calls again, which checks them again). One ZMSCORE and one ZADD per batch
 # cost Redis a fraction of a SET NX per event. When ZADD NX adds every id, none was seen before and
 # none repeats in the batch: the common batch is stored as it came, without the per-id
 # bookkeeping that finding the duplicates takes. (Ids joined into one argument and
@@ -34,7 +36,7 @@ READ_CHUNK = 256
 # but never the id of an event still stored (in the oldest block left or after it), so
 # that a stored event is never stored twice, whatever the caps.
 APPEND_SCRIPT = """
-local now, first_id = tonumber(ARGV[1]), 10
+local now, first_id = tonumber(ARGV[1]), 8
 local n = #ARGV - first_id + 1
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - tonumber(ARGV[2])))
 local known = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, first_id))
@@ -44,30 +46,19 @@ for i = 1, n do
   members[2 * i] = ARGV[first_id + i - 1]
 end
 local fresh = n
-local rows, nums = ARGV[6], ARGV[7]
 if redis.call('ZADD', KEYS[3], 'NX', unpack(members)) < n then
-  local taken, kept = {}, {}
+  local taken, kept, added = {}, {}, {}
   for i = 1, n do
     local id = ARGV[first_id + i - 1]
     if not known[i] and not taken[id] then
       taken[id] = true
       kept[#kept + 1] = i
+      added[#added + 1] = id
     end
   end
-  fresh = #kept
-  if fresh == 0 then return 0 end
-  local width, all_rows, pos = tonumber(ARGV[8]), {}, 1
-  for i = 1, n do
-    local stop = string.find(rows, '\\n', pos, true) or (#rows + 1)
-    all_rows[i] = string.sub(rows, pos, stop - 1)
-    pos = stop + 1
-  end
-  local kept_rows, kept_nums = {}, {}
-  for k, i in ipairs(kept) do
-    kept_rows[k] = all_rows[i]
-    kept_nums[k] = string.sub(nums, (i - 1) * width + 1, i * width)
-  end
-  rows, nums = table.concat(kept_rows, '\\n'), table.concat(kept_nums)
+  if #kept == 0 then return 0 end
+  redis.call('ZREM', KEYS[3], unpack(added))  -- stored on the next call, with their block
+  return kept
 end
 local ms, seq, cum = tonumber(ARGV[1]), 0, 0
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
@@ -78,7 +69,7 @@ if #last > 0 then
 end
 local id = string.format('%.0f-%.0f', ms, seq)
 cum = cum + fresh
-redis.call('XADD', KEYS[1], id, 'n', fresh, 'l', ARGV[5], 'r', rows, 'x', nums)
+redis.call('XADD', KEYS[1], id, 'n', fresh, 'l', ARGV[5], 'z', ARGV[6])
 redis.call('ZADD', KEYS[2], cum, id)
 local keep_after = cum - tonumber(ARGV[4])
 if keep_after > 0 then
@@ -90,7 +81,7 @@ end
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 local extra = redis.call('ZCARD', KEYS[2]) - redis.call('XLEN', KEYS[1])
 if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
-local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
 if over > 0 then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
   local oldest_ms = tonumber(string.match(oldest[1] or '0-0', '(%d+)-'))
@@ -131,12 +122,23 @@ class EventStore:
         accepted = 0
         for start in range(0, len(batch), SCRIPT_BATCH):
             part = batch.part(start, start + SCRIPT_BATCH)
-            accepted += await self._append_part(model, part, retention, now)
+            accepted += await self._append_new(model, part, retention, now)
         return AppendResult(accepted=accepted, duplicates=len(batch) - accepted)
+
+    async def _append_new(
+        self, model: str, batch: EncodedBatch, retention: RetentionPolicy, now: float
+    ) -> int:
+        """Stores the batch's new events; a batch holding duplicates is packed again
+        without them (each retry is shorter, so this ends)."""
+        while True:
+            answer = await self._append_part(model, batch, retention, now)
+            if isinstance(answer, int):
+                return answer
+            batch = batch.take([int(position) - 1 for position in answer])
 
     async def _append_part(
         self, model: str, batch: EncodedBatch, retention: RetentionPolicy, now: float
-    ) -> int:
+    ) -> int | list[int]:
         now_ms = int(now * 1000)
         min_keep_ms = max(0, now_ms - int(retention.max_age_seconds * 1000))
         keys = [
@@ -150,13 +152,12 @@ class EventStore:
             f"{min_keep_ms}-0",
             retention.max_events,
             batch.layout.encode(),
-            batch.joined_rows(),
-            batch.packed_numbers(),
-            8 * len(batch.layout.numerical),
+            batch.packed(),
             retention.dedup_max_ids,
             *batch.event_ids,
         ]
-        return int(await self._append(keys=keys, args=args))
+        answer = await self._append(keys=keys, args=args)
+        return [int(position) for position in answer] if isinstance(answer, list) else int(answer)
 
     async def total_events(self, model: str) -> int:
         """Events currently stored for the model (after trimming)."""
