@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - set up, start driftmon on an embedded Redis, send drifting traffic, show the verdict"
 	@echo "make test   - set up, lint (ruff, mypy --strict), run the test suite"
 	@echo "make serve  - set up and run the service in the foreground"
-	@echo "make bench  - print performance figures"
+	@echo "make bench  - run every benchmark (under 10 minutes), print one table, refresh docs/benchmarks.md"
 	@echo "make lock   - re-pin constraints.txt from pyproject.toml (UPGRADE=--upgrade moves every pin)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -81,8 +81,15 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/driftmon serve
 
+BENCH_ARGS ?=
+
+# wrk (Debian package wrk) drives the HTTP benchmarks; bench/results/ is gitignored.
 bench: $(STAMP)
-	$(BIN)/python -m bench.window_bench
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing wrk (Debian package wrk)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) data .mypy_cache .ruff_cache .pytest_cache

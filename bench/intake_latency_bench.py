@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,30 +20,28 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.common import (
+    CATEGORICAL,
+    NUMERICAL,
+    Figure,
+    at_most,
+    free_port,
+    percentile,
+    show,
+    start_server,
+    stop_server,
+)
 from bench.detection_bench import reference_frame
-from bench.window_bench import CATEGORICAL, NUMERICAL, show
-from service.launch import free_port, serve_command, wait_until_ready
 
 MODEL = "latency"
 
 
-def start_server(
-    port: int, data_dir: Path, workers: int, redis_url: str | None
-) -> subprocess.Popen[bytes]:
+def server_options(workers: int, redis_url: str | None) -> list[str]:
     options = [
         "--detection-workers", str(workers), "--schedule-seconds", "86400",
         "--window-max-events", "1000000", "--key-prefix", f"bench-latency-{workers}:",
     ]  # fmt: skip
-    if redis_url:
-        options += ["--redis-url", redis_url]
-    log = open(data_dir / f"server-{workers}.log", "wb")  # noqa: SIM115  (lives with the server)
-    server = subprocess.Popen(
-        serve_command(port, data_dir, *options), stdout=log, stderr=subprocess.STDOUT
-    )
-    if not wait_until_ready(f"http://127.0.0.1:{port}", server, timeout=60):
-        server.kill()
-        raise RuntimeError(f"server did not start; see {data_dir}")
-    return server
+    return [*options, "--redis-url", redis_url] if redis_url else options
 
 
 def event(i: int, rng: np.random.Generator) -> dict[str, object]:
@@ -75,8 +71,8 @@ def latencies(client: httpx.Client, offset: int, until: Callable[[], bool]) -> l
     return samples
 
 
-def percentile(samples: list[float], q: float) -> float:
-    return float(np.percentile(samples, q)) * 1000
+def p99_ms(samples: list[float]) -> float:
+    return percentile(samples, 99) * 1000
 
 
 @dataclass
@@ -87,11 +83,11 @@ class Round:
 
     @property
     def ratio(self) -> float:
-        return percentile(self.busy, 99) / percentile(self.idle, 99)
+        return p99_ms(self.busy) / p99_ms(self.idle)
 
 
 def describe(result: Round) -> str:
-    idle, busy = percentile(result.idle, 99), percentile(result.busy, 99)
+    idle, busy = p99_ms(result.idle), p99_ms(result.busy)
     return (
         f"{result.run_seconds:.1f} s; intake p99 idle {idle:.1f} ms ({len(result.idle)} "
         f"requests), during the run {busy:.1f} ms ({len(result.busy)}): {result.ratio:.2f}x"
@@ -125,15 +121,79 @@ def measure(
 ) -> list[Round]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(port, data_dir, workers, redis_url)
+    options = server_options(workers, redis_url)
+    server = start_server(port, data_dir, options, log_name=f"server-{workers}.log")
     try:
         with httpx.Client(base_url=url, timeout=300) as client:
             load(client, events)
             client.post(f"/v1/models/{MODEL}/runs").raise_for_status()  # warm the worker
             return [one_round(client, url, number) for number in range(rounds)]
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_server(server)
+
+
+MODES = {1: "worker process", 0: "server thread"}
+
+
+def measure_modes(
+    modes: list[int], events: int, rounds: int, redis_url: str | None
+) -> dict[int, list[Round]]:
+    """Each mode's rounds, on a server of its own; prints them as they come."""
+    os.environ.setdefault("DRIFTMON_LOG_LEVEL", "warning")
+    results: dict[int, list[Round]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in modes:
+            data_dir = Path(tmp) / f"w{workers}"
+            data_dir.mkdir()
+            results[workers] = measure(workers, events, rounds, data_dir, redis_url)
+            report(MODES[workers], results[workers])
+    return results
+
+
+def report(label: str, results: list[Round]) -> None:
+    for number, result in enumerate(results, 1):
+        show(f"detection in a {label}, run {number}", describe(result))
+    idle, busy = pooled(results)
+    show(
+        f"detection in a {label}, all runs",
+        f"p99 during runs / idle p99 = {p99_ms(busy) / p99_ms(idle):.2f}x"
+        f" (goal <= 2x); median of runs {np.median([r.ratio for r in results]):.2f}x",
+    )
+
+
+def pooled(results: list[Round]) -> tuple[list[float], list[float]]:
+    idle = [sample for result in results for sample in result.idle]
+    busy = [sample for result in results for sample in result.busy]
+    return idle, busy
+
+
+def run(quick: bool = False) -> list[Figure]:
+    """Intake p99 during a 100k detection against idle p99: the worker process (the
+    default) in one round; with `quick=False` three rounds, and the server thread too."""
+    modes = [1] if quick else [1, 0]
+    results = measure_modes(modes, 100_000, 1 if quick else 3, None)
+    figures = []
+    for workers, rounds in results.items():
+        idle, busy = pooled(rounds)
+        seconds = float(np.median([r.run_seconds for r in rounds]))
+        figures.append(
+            Figure.compare(
+                f"intake p99 during a 100k detection ({MODES[workers]})",
+                p99_ms(busy),
+                "ms",
+                baseline="idle intake p99, as long again",
+                baseline_value=p99_ms(idle),
+                target=at_most(2.0),
+                where_the_time_goes=f"the detection ({seconds:.1f} s) competes for the 2 "
+                "cores"
+                + (
+                    " from its worker process"
+                    if workers
+                    else " and, in a thread, for the server's GIL"
+                ),
+            )
+        )
+    return figures
 
 
 def main() -> None:
@@ -144,21 +204,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="detections per mode")
     parser.add_argument("--redis-url", default=None, help="default: each server embeds one")
     args = parser.parse_args()
-    os.environ.setdefault("DRIFTMON_LOG_LEVEL", "warning")
-    with tempfile.TemporaryDirectory() as tmp:
-        for workers, label in ((1, "worker process"), (0, "server thread")):
-            data_dir = Path(tmp) / f"w{workers}"
-            data_dir.mkdir()
-            results = measure(workers, args.events, args.rounds, data_dir, args.redis_url)
-            for number, result in enumerate(results, 1):
-                show(f"detection in a {label}, run {number}", describe(result))
-            idle = [sample for result in results for sample in result.idle]
-            busy = [sample for result in results for sample in result.busy]
-            show(
-                f"detection in a {label}, all runs",
-                f"p99 during runs / idle p99 = {percentile(busy, 99) / percentile(idle, 99):.2f}x"
-                f" (goal <= 2x); median of runs {np.median([r.ratio for r in results]):.2f}x",
-            )
+    measure_modes([1, 0], args.events, args.rounds, args.redis_url)
 
 
 if __name__ == "__main__":

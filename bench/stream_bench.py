@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Awaitable
-from pathlib import Path
+from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from bench.window_bench import CATEGORICAL, NUMERICAL, show
+from bench.common import CATEGORICAL, NUMERICAL, Figure, at_least, redis_connection, show
 from collectors.intake import Intake, IntakePolicy
 from collectors.stream import StreamConsumer, StreamSettings
 from core.clock import SystemClock
@@ -34,7 +33,6 @@ from core.schema import ColumnKind, ModelSchema
 from core.stores import StoreLimits, Stores
 from core.stores.events import RetentionPolicy
 from core.stores.registry import ModelRegistry, ReferenceInfo
-from service.embedded_redis import EmbeddedRedis
 
 STREAM = "bench:predictions"
 
@@ -157,18 +155,34 @@ async def one_round(redis: Redis, number: int, count: int, per_entry: int) -> di
     return {name: seconds[name] for name in loops}
 
 
-async def run(redis: Redis, count: int, per_entry: int, rounds: int) -> None:
+@dataclass(frozen=True)
+class StreamFigures:
+    events: int  # per round
+    ratios: list[float]  # bare XRANGE seconds / consumer seconds, per round
+    group_ratios: list[float]  # bare group loop seconds / consumer seconds
+    rates: dict[str, list[float]]  # events/s of each loop, per round
+
+
+async def measure(redis: Redis, count: int, per_entry: int, rounds: int) -> StreamFigures:
     events = count * per_entry
     show("stream", f"{count:,} entries x {per_entry} events of 25 features, {rounds} rounds")
     show("round", "bare XRANGE | bare group | consumer   (events/s)   consumer/bare")
-    ratios, group_ratios = [], []
+    result = StreamFigures(events, [], [], {"bare": [], "group": [], "consumer": []})
     for number in range(rounds):
         seconds = await one_round(redis, number, count, per_entry)
-        ratios.append(seconds["bare"] / seconds["consumer"])
-        group_ratios.append(seconds["group"] / seconds["consumer"])
+        result.ratios.append(seconds["bare"] / seconds["consumer"])
+        result.group_ratios.append(seconds["group"] / seconds["consumer"])
+        for name in seconds:
+            result.rates[name].append(events / seconds[name])
         rates = " | ".join(f"{events / seconds[name]:>9,.0f}" for name in seconds)
         first = "consumer first" if number % 2 else "bare first"
-        show(f"  {number + 1} ({first})", f"{rates}   {ratios[-1]:.2f}")
+        show(f"  {number + 1} ({first})", f"{rates}   {result.ratios[-1]:.2f}")
+    await redis.flushdb()
+    return result
+
+
+def report(result: StreamFigures) -> None:
+    ratios, group_ratios = result.ratios, result.group_ratios
     show("bare XRANGE + JSON decode", "the floor: Redis transfer and JSON, nothing checked")
     show("bare group", "XREADGROUP + JSON decode + XACK, nothing validated or stored")
     show("consumer", "the service's consumer: validate, store, acknowledge")
@@ -180,19 +194,43 @@ async def run(redis: Redis, count: int, per_entry: int, rounds: int) -> None:
         "ratio consumer / bare group",
         f"median {median(group_ratios):.2f}, range {min(group_ratios):.2f}-{max(group_ratios):.2f}",
     )
-    await redis.flushdb()
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    if args.redis_url:
-        redis = connect_redis(args.redis_url)
-        await run(redis, args.entries, args.per_entry, args.rounds)
-        await redis.aclose()
-        return
-    with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(Path(data_dir)) as embedded:
-        redis = connect_redis(embedded.url)
-        await run(redis, args.entries, args.per_entry, args.rounds)
-        await redis.aclose()
+async def measure_on(url: str | None, count: int, per_entry: int, rounds: int) -> StreamFigures:
+    async with redis_connection(url, connect_redis) as redis:
+        return await measure(redis, count, per_entry, rounds)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    """The consumer against both bare loops, one event per entry. The ratios are the
+    medians of the rounds' own ratios; the rates shown are the rounds' medians."""
+    count, rounds = (20_000, 3) if quick else (50_000, 5)
+    result = asyncio.run(measure_on(None, count, 1, rounds))
+    report(result)
+    consumer = median(result.rates["consumer"])
+    group_share = median(result.group_ratios)
+    where = (
+        f"the group protocol (XREADGROUP + XACK, the bare group loop) is {group_share:.0%} "
+        "of the consumer's time; the rest is validating and storing each batch"
+    )
+    figures = []
+    for loop, label, ratios, target in (
+        ("bare", "bare XRANGE + JSON decode loop", result.ratios, at_least(0.5)),
+        ("group", "bare XREADGROUP + decode + XACK loop", result.group_ratios, None),
+    ):
+        baseline = consumer / median(ratios)  # the rate the median ratio stands for
+        figures.append(
+            Figure.compare(
+                f"stream intake vs {loop} loop, 1 event per entry",
+                consumer,
+                "events/s",
+                baseline=label,
+                baseline_value=baseline,
+                target=target,
+                where_the_time_goes=where,
+            )
+        )
+    return figures
 
 
 def main() -> None:
@@ -203,7 +241,8 @@ def main() -> None:
     parser.add_argument("--per-entry", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5, help="each on a freshly filled stream")
     parser.add_argument("--redis-url", default=None, help="default: an embedded Redis (flushed!)")
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    report(asyncio.run(measure_on(args.redis_url, args.entries, args.per_entry, args.rounds)))
 
 
 if __name__ == "__main__":
