@@ -217,6 +217,8 @@ async def test_readyz_names_the_stream_consumer_only_when_streams_are_configured
     status, body = await readiness(supervised)
     assert (status, body.get("stream_consumer")) == (200, "ok")
     async for plain in start_harness(harness_settings(redis_url, key_prefix)):
+        # ready once its detection pool is warm, as an orchestrator would wait for it
+        await eventually(partial(_readiness_is, plain, 200), seconds=120)
         assert await readiness(plain) == (200, {"status": "ok", "redis": "ok"})
 
 
