@@ -72,7 +72,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) tools lint
+# the venv and the tools install side by side (network and disk bound, a minute each)
+test:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) tools
+	@$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
