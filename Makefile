@@ -76,7 +76,7 @@ format: $(STAMP)
 test:
 	@$(MAKE) --no-print-directory -j2 $(STAMP) tools
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2  # two workers: most tests wait on a server, not a core
 
 demo: $(STAMP)
 	$(BIN)/driftmon demo
