@@ -25,15 +25,12 @@ from service.replay_output import (
     write_plot,
     write_results,
 )
+from service.routes_models import ReferenceQuery
 
 DRIFT_EXIT = 1
 # columns of the table when the output is not a terminal
 WIDE = 160
 FILE = click.Path(path_type=Path, dir_okay=False)
-
-
-def _names(raw: str | None) -> list[str]:
-    return [name.strip() for name in (raw or "").split(",") if name.strip()]
 
 
 @dataclass(frozen=True)
@@ -59,16 +56,8 @@ class ReplayOptions:
     plot: Path | None
 
     def roles(self) -> ReferenceRoles:
-        """As the upload route's query makes them."""
-        return ReferenceRoles(
-            prediction=self.prediction,
-            scores=self.scores,
-            label=self.label,
-            event_id=self.event_id,
-            positive_class=self.positive_class,
-            categorical=_names(self.categorical),
-            numerical=_names(self.numerical),
-        )
+        """As the upload route's query makes them (the same option names)."""
+        return ReferenceQuery.model_validate(self, from_attributes=True).roles()
 
     def plan(self) -> ChunkPlan:
         return ChunkPlan(
