@@ -65,6 +65,7 @@ from bench.common import (
     free_port,
     percentile,
     redis_connection,
+    row_features,
     show,
 )
 from core.alert_config import AlertChannel, AlertRule
@@ -215,11 +216,7 @@ def window_events(count: int, drifted: bool, now: float, seed: int) -> list[Even
     labeled = rng.random(count) < 0.6
     events = []
     for i in range(count):
-        features: dict[str, float | str | None] = {
-            name: (None if np.isnan(value) else value)
-            for name, value in zip(NUMERICAL, numbers[i].tolist(), strict=True)
-        }
-        features.update(zip(CATEGORICAL, categories[i].tolist(), strict=True))
+        features = row_features(numbers[i].tolist(), categories[i].tolist())
         events.append(
             Event(
                 event_id=f"ev-{seed}-{i}",

@@ -156,6 +156,21 @@ class Figure(BaseModel):
 # --- printing, timing, statistics -----------------------------------------------------------
 
 
+def row_features(
+    numbers: Sequence[float], categories: Sequence[object]
+) -> dict[str, float | str | None]:
+    """One synthetic event's features from a row of each matrix; NaN is a missing value."""
+    features: dict[str, float | str | None] = {
+        name: (None if np.isnan(value) else value)
+        for name, value in zip(NUMERICAL, numbers, strict=True)
+    }
+    features.update(
+        (name, None if value is None else str(value))
+        for name, value in zip(CATEGORICAL, categories, strict=True)
+    )
+    return features
+
+
 def show(label: str, text: str) -> None:
     print(f"{label:<36} {text}", flush=True)
 

@@ -70,6 +70,7 @@ from bench.common import (
     at_least,
     at_most,
     free_port,
+    row_features,
     show,
     start_server,
     stop_server,
@@ -168,11 +169,7 @@ def make_events(count: int, now: float, seed: int = 7, prefix: str = "ev") -> li
     canary = rng.random(count) < 0.05
     events = []
     for i in range(count):
-        features: dict[str, float | str | None] = {
-            name: (None if np.isnan(value) else value)
-            for name, value in zip(NUMERICAL, numbers[i].tolist(), strict=True)
-        }
-        features.update(zip(CATEGORICAL, categories[i].tolist(), strict=True))
+        features = row_features(numbers[i].tolist(), categories[i].tolist())
         events.append(
             Event(
                 event_id=f"{prefix}-{i}",
